@@ -1,0 +1,68 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+REDIS_PORT ?= 6390
+TEST_REDIS_PORT ?= 6391
+ACTIONS_PORT ?= 5055
+RASA_PORT ?= 5005
+VENV := .venv
+RASA := $(VENV)/bin/rasa
+PY := $(VENV)/bin/python
+
+# Quiet, offline-friendly defaults for every Rasa command started from here.
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore
+export PZ_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+
+.PHONY: help install run stop train seed-demo test lint validate bench shell clean lock
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+install:  ## install what is missing (venv from the lock file, redis-server)
+	@scripts/install.sh
+
+run: install  ## start Redis, train if needed, start both servers, seed demo users
+	@scripts/redis.sh start dev $(REDIS_PORT)
+	@scripts/train.sh
+	@scripts/services.sh start $(ACTIONS_PORT) $(RASA_PORT) endpoints.yml
+	@$(MAKE) --no-print-directory seed-demo
+	@scripts/banner.sh $(RASA_PORT)
+
+stop:  ## stop what `make run` started
+	@scripts/services.sh stop
+	@scripts/redis.sh stop dev $(REDIS_PORT)
+
+train: install  ## train the model if config, domain or data changed
+	@scripts/train.sh
+
+seed-demo: install  ## write one demo user per persona into Redis
+	@$(PY) -m actions.demo_users --redis-url $(PZ_REDIS_URL)
+
+test: install  ## lint, pytest (incl. end-to-end), rasa data validate, rasa test
+	@TEST_REDIS_PORT=$(TEST_REDIS_PORT) scripts/test.sh
+
+lint: install  ## ruff
+	@$(VENV)/bin/ruff check .
+
+validate: install  ## rasa data validate
+	@$(RASA) data validate --fail-on-warnings
+
+bench: install train  ## action-server latency benchmark (writes bench/results/)
+	@$(PY) -m bench.action_latency
+
+SENDER ?= user_casual
+shell: install  ## chat in the terminal as a demo user: make shell SENDER=user_bargain
+	@$(RASA) shell --endpoints endpoints.yml --port 5006 --conversation-id $(SENDER)
+
+lock:  ## rewrite requirements/lock.txt from the current venv
+	@$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > var/lock.new && \
+	  { sed -n '1,3p' requirements/lock.txt; cat var/lock.new; echo setuptools==70.3.0; echo wheel==0.45.1; } > requirements/lock.txt.new && \
+	  mv requirements/lock.txt.new requirements/lock.txt && echo "requirements/lock.txt updated"
+
+clean:  ## remove var/ (Redis data, logs) and trained models
+	@$(MAKE) --no-print-directory stop || true
+	rm -rf var models/*.tar.gz models/.fingerprint

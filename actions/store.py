@@ -1,0 +1,150 @@
+"""Profile store: the action server's only door to Redis.
+
+Key schema (all keys live in Redis db 0 and start with the namespace, default ``pz``):
+
+    pz:profile:<sender_id>   hash   segment, favourite_category, recent_category,
+                                    updated_at (unix seconds)
+
+Rasa's own tracker store (``pz:tracker:<sender_id>``) and lock store
+(``pz:lock:<sender_id>``) share the server, configured in endpoints.yml.
+
+One client (and so one connection pool) per process; every call has a hard
+deadline so a slow Redis costs a turn at most ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+
+from actions.profiles import MalformedProfile
+
+DEFAULT_URL = "redis://127.0.0.1:6390/0"
+DEFAULT_TIMEOUT_MS = 100
+DEFAULT_NAMESPACE = "pz"
+MAX_SENDER_ID_CHARS = 256
+
+
+class StoreUnavailable(RuntimeError):
+    """Redis could not answer in time; callers decide the fallback."""
+
+
+def profile_key(sender_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    return f"{namespace}:profile:{sender_id}"
+
+
+class ProfileStore:
+    """Reads and writes user profiles in Redis with a per-call deadline."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        timeout: float = DEFAULT_TIMEOUT_MS / 1000,
+        namespace: str = DEFAULT_NAMESPACE,
+    ) -> None:
+        self._client = client
+        self.timeout = timeout
+        self.namespace = namespace
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str = DEFAULT_URL,
+        timeout: float = DEFAULT_TIMEOUT_MS / 1000,
+        namespace: str = DEFAULT_NAMESPACE,
+        max_connections: int = 64,
+    ) -> ProfileStore:
+        client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            max_connections=max_connections,
+            # A connection killed by a Redis restart fails once; retry it on a fresh one.
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
+        )
+        return cls(client, timeout=timeout, namespace=namespace)
+
+    @classmethod
+    def from_env(cls) -> ProfileStore:
+        """Configured by PZ_REDIS_URL, PZ_REDIS_TIMEOUT_MS and PZ_NAMESPACE."""
+        timeout_ms = _positive_int_env("PZ_REDIS_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)
+        return cls.from_url(
+            os.environ.get("PZ_REDIS_URL", DEFAULT_URL),
+            timeout=timeout_ms / 1000,
+            namespace=os.environ.get("PZ_NAMESPACE", DEFAULT_NAMESPACE),
+        )
+
+    def key(self, sender_id: str) -> str:
+        return profile_key(sender_id, self.namespace)
+
+    async def _call(self, coro):
+        try:
+            return await asyncio.wait_for(coro, self.timeout)
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+
+    async def get_profile(self, sender_id: str) -> Mapping[bytes, bytes] | None:
+        """Raw profile hash, or None when the user has none.
+
+        Raises StoreUnavailable when Redis is down or slow, MalformedProfile when
+        the key holds something other than a hash.
+        """
+        if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
+            return None
+        try:
+            raw = await self._call(self._client.hgetall(self.key(sender_id)))
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, ResponseError):  # e.g. WRONGTYPE: not a hash
+                raise MalformedProfile(f"key {self.key(sender_id)!r}: {exc.__cause__}") from exc
+            raise
+        return raw or None
+
+    async def put_profile(self, sender_id: str, fields: Mapping[str, object]) -> None:
+        """Replace a user's profile atomically."""
+        key = self.key(sender_id)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={k: str(v) for k, v in fields.items()})
+            await self._call(pipe.execute())
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._call(self._client.ping()))
+        except StoreUnavailable:
+            return False
+
+    async def close(self) -> None:
+        await self._client.close()
+        await self._client.connection_pool.disconnect()
+
+
+def _positive_int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number of milliseconds") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+_default_store: ProfileStore | None = None
+
+
+def default_store() -> ProfileStore:
+    """The process-wide store, created on first use inside the server's event loop."""
+    global _default_store
+    if _default_store is None:
+        _default_store = ProfileStore.from_env()
+    return _default_store

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Start/stop the action server and the Rasa server, tracked by pid files under var/run.
+# usage: scripts/services.sh start|stop ACTIONS_PORT RASA_PORT ENDPOINTS_FILE
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cmd=${1:?usage: services.sh start|stop ACTIONS_PORT RASA_PORT [ENDPOINTS]}
+actions_port=${2:-5055}
+rasa_port=${3:-5005}
+endpoints=${4:-endpoints.yml}
+run=var/run; logs=var/log
+mkdir -p "$run" "$logs"
+
+alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+
+wait_http() {  # name url seconds
+  for _ in $(seq $(( $3 * 5 ))); do
+    curl -fsS -o /dev/null "$2" 2>/dev/null && return 0
+    alive "$1" || { echo "Error: $1 exited during start-up; see $logs/$1.log" >&2; tail -20 "$logs/$1.log" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "Error: $1 did not answer $2 within $3 s; see $logs/$1.log" >&2; return 1
+}
+
+stop_one() {
+  if alive "$1"; then
+    kill "$(cat "$run/$1.pid")" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$1" || break; sleep 0.2; done
+    alive "$1" && kill -9 "$(cat "$run/$1.pid")" 2>/dev/null || true
+    echo "$1 stopped"
+  fi
+  rm -f "$run/$1.pid"
+}
+
+case $cmd in
+start)
+  if ! alive actions; then
+    SANIC_HOST=127.0.0.1 setsid .venv/bin/rasa run actions --actions actions --port "$actions_port" \
+      >"$logs/actions.log" 2>&1 < /dev/null &
+    echo $! > "$run/actions.pid"
+  fi
+  if ! alive rasa; then
+    setsid .venv/bin/rasa run --interface 127.0.0.1 --port "$rasa_port" --model models \
+      --endpoints "$endpoints" --credentials credentials.yml \
+      >"$logs/rasa.log" 2>&1 < /dev/null &
+    echo $! > "$run/rasa.pid"
+  fi
+  wait_http actions "http://127.0.0.1:$actions_port/health" 60
+  echo "action server up on 127.0.0.1:$actions_port"
+  wait_http rasa "http://127.0.0.1:$rasa_port/webhooks/rest/" 180
+  echo "rasa server up on 127.0.0.1:$rasa_port"
+  ;;
+stop)
+  stop_one rasa
+  stop_one actions
+  ;;
+*) echo "usage: services.sh start|stop ACTIONS_PORT RASA_PORT [ENDPOINTS]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every check, in order; runs them all and fails if any failed. Called by `make test`.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+TEST_REDIS_PORT=${TEST_REDIS_PORT:-6391}
+export PZ_TEST_REDIS_URL="redis://127.0.0.1:$TEST_REDIS_PORT/0"
+export RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2
+export PYTHONWARNINGS=ignore
+RASA=.venv/bin/rasa
+results=var/test-results
+mkdir -p "$results"
+
+scripts/redis.sh start test "$TEST_REDIS_PORT" || exit 1
+trap 'scripts/redis.sh stop test "$TEST_REDIS_PORT" >/dev/null' EXIT
+
+failed=()
+step() {
+  local name=$1; shift
+  echo; echo "==> $name"
+  local start=$SECONDS
+  if "$@"; then echo "--- $name: ok ($((SECONDS - start)) s)"
+  else echo "--- $name: FAILED ($((SECONDS - start)) s)"; failed+=("$name"); fi
+}
+
+ruff() { .venv/bin/ruff check . && .venv/bin/ruff format --check .; }
+step "ruff" ruff
+step "rasa data validate" $RASA data validate --fail-on-warnings --quiet
+step "train (if changed)" scripts/train.sh
+step "pytest" .venv/bin/pytest -q -p no:cacheprovider
+step "rasa test: stories" $RASA test core --stories tests/stories --model models \
+  --fail-on-prediction-errors --out "$results/core" --quiet
+nlu_eval() {
+  $RASA test nlu --nlu tests/nlu/test_nlu.yml --model models --out "$results/nlu" --quiet &&
+    .venv/bin/python scripts/check_nlu.py "$results/nlu/intent_report.json"
+}
+step "rasa test: NLU (held-out set)" nlu_eval
+
+echo
+if ((${#failed[@]})); then
+  echo "make test: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "make test: all checks passed"

@@ -1,0 +1,192 @@
+"""Real servers for tests: Redis, the action server and the Rasa server, on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+VAR = ROOT / "var" / "pytest"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(
+    check, what: str, seconds: float, proc: subprocess.Popen | None = None, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode} during start-up:\n{tail}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} not ready after {seconds:.0f} s")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A private redis-server: loopback only, append-only, data under var/pytest/."""
+
+    def __init__(self, name: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = VAR / f"redis-{name}-{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> RedisServer:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+            stdout=(self.dir / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        _wait(self._ping, f"redis-server on port {self.port}", 10, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.resume()
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def pause(self) -> None:
+        """Freeze the process: connections stay open but nothing answers (a hung server)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONWARNINGS="ignore",
+        SANIC_HOST="127.0.0.1",
+    )
+    return env
+
+
+class Service:
+    """A long-running process with a log file and an HTTP readiness URL."""
+
+    def __init__(self, name: str, args: list[str], ready_url: str, env: dict[str, str]) -> None:
+        self.name, self.args, self.ready_url, self.env = name, args, ready_url, env
+        self.log = VAR / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float) -> Service:
+        VAR.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait(lambda: http_ok(self.ready_url), self.name, timeout, self.proc, self.log)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+
+def action_server(port: int, redis_url: str) -> Service:
+    env = rasa_env() | {"PZ_REDIS_URL": redis_url}
+    return Service(
+        "actions",
+        [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+        f"http://127.0.0.1:{port}/health",
+        env,
+    )
+
+
+def write_endpoints(path: Path, actions_port: int, redis_port: int) -> Path:
+    text = (ROOT / "endpoints.yml").read_text()
+    text = text.replace("127.0.0.1:5055", f"127.0.0.1:{actions_port}")
+    text = text.replace("port: 6390", f"port: {redis_port}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def rasa_server(port: int, endpoints: Path) -> Service:
+    return Service(
+        "rasa",
+        [
+            str(VENV_BIN / "rasa"),
+            "run",
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--model",
+            str(ROOT / "models"),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(ROOT / "credentials.yml"),
+        ],
+        f"http://127.0.0.1:{port}/webhooks/rest/",
+        rasa_env(),
+    )

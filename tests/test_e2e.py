@@ -1,0 +1,183 @@
+"""End to end: real Redis, real action server, real Rasa server, over the REST webhook.
+
+Starts everything on free loopback ports (about a minute, mostly Rasa loading
+TensorFlow), seeds the demo users, then talks to the assistant like a client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+
+from actions.demo_users import DEMO_USERS
+from tests.servers import (
+    ROOT,
+    VAR,
+    RedisServer,
+    action_server,
+    free_port,
+    rasa_server,
+    write_endpoints,
+)
+
+pytestmark = pytest.mark.e2e
+MODEL = ROOT / "models" / "voltmart.tar.gz"
+
+
+class Stack:
+    def __init__(self, rasa_port: int, redis_server: RedisServer) -> None:
+        self.url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
+        self.redis = redis.Redis.from_url(redis_server.url, decode_responses=True)
+
+    def post(self, body: Any, raw: bytes | None = None) -> requests.Response:
+        data = raw if raw is not None else json.dumps(body).encode()
+        return requests.post(
+            self.url, data=data, timeout=30, headers={"Content-Type": "application/json"}
+        )
+
+    def say(self, sender: str, text: str) -> str:
+        resp = self.post({"sender": sender, "message": text})
+        assert resp.status_code == 200, resp.text
+        return "\n".join(m.get("text", "") for m in resp.json())
+
+    def set_profile(self, sender: str, **fields: str) -> None:
+        self.redis.delete(f"pz:profile:{sender}")
+        self.redis.hset(f"pz:profile:{sender}", mapping=fields)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL.relative_to(ROOT)} is missing: run 'make train' first")
+    redis_server = RedisServer("e2e").start()
+    actions_port, rasa_port = free_port(), free_port()
+    endpoints = write_endpoints(VAR / "e2e-endpoints.yml", actions_port, redis_server.port)
+    actions = action_server(actions_port, redis_server.url).start(timeout=90)
+    rasa = rasa_server(rasa_port, endpoints)
+    try:
+        rasa.start(timeout=240)
+        client = Stack(rasa_port, redis_server)
+        for sender, fields in DEMO_USERS.items():
+            client.set_profile(sender, **fields)
+        yield client
+    finally:
+        rasa.stop()
+        actions.stop()
+        redis_server.destroy()
+
+
+def test_same_question_two_segments_two_answers(stack: Stack):
+    bargain = stack.say("user_bargain", "can you recommend a phone?")
+    enthusiast = stack.say("user_enthusiast", "can you recommend a phone?")
+
+    assert bargain != enthusiast
+    assert "Best value smartphones, deals first:" in bargain and "save €" in bargain
+    assert "The most capable smartphones, specs first:" in enthusiast and "display:" in enthusiast
+    assert "Would you like to see the current deals as well?" in bargain
+
+
+def test_frequent_buyer_asking_about_smartphones_hears_new_arrivals_and_deals(stack: Stack):
+    answer = stack.say("user_frequent", "which smartphone should I buy?")
+
+    assert "Welcome back! New in smartphones:" in answer
+    assert "Today's deals on smartphones:" in answer
+
+
+def test_greeting_follows_the_persona_set_at_session_start(stack: Stack):
+    newcomer = stack.say("user_newcomer", "hello")
+    stranger = stack.say("visitor_without_profile", "hello")
+
+    assert "welcome to Voltmart" in newcomer
+    assert stranger == "Hi! I'm the Voltmart shop assistant. How can I help you today?"
+
+
+def test_segment_slot_is_stored_in_the_redis_tracker(stack: Stack):
+    stack.say("user_casual", "hi")
+
+    tracker = json.loads(stack.redis.get("pz:tracker:user_casual"))
+    segments = [
+        e["value"] for e in tracker["events"] if e["event"] == "slot" and e["name"] == "segment"
+    ]
+    assert segments == ["casual_browser"]
+
+
+def test_a_changed_segment_shows_on_the_next_turn_without_restart(stack: Stack):
+    stack.set_profile("user_switch", segment="bargain_hunter")
+    before = stack.say("user_switch", "recommend me some headphones")
+    stack.set_profile("user_switch", segment="tech_enthusiast")
+    after = stack.say("user_switch", "recommend me some headphones")
+
+    assert "Best value headphones" in before
+    assert "The most capable headphones" in after
+
+
+def test_the_deals_offer_can_be_accepted(stack: Stack):
+    stack.say("user_bargain", "recommend some headphones please")
+    answer = stack.say("user_bargain", "yes please")
+
+    assert answer.startswith("Biggest savings on headphones right now:")
+
+
+BAD_REQUESTS = [
+    ("empty text", {"sender": "u1", "message": ""}, None, 400),
+    ("whitespace text", {"sender": "u1", "message": "   \n"}, None, 400),
+    ("100 KB of text", {"sender": "u1", "message": "phone " * 17_000}, None, 413),
+    ("non-UTF-8 bytes", None, b'{"sender": "u1", "message": "\xff\xfe\xfa"}', 400),
+    ("invalid JSON", None, b'{"sender": "u1", "message": ', 400),
+    ("JSON array", [], None, 400),
+    ("JSON null", None, b"null", 400),
+    ("sender is a list", {"sender": ["u1"], "message": "hi"}, None, 400),
+    ("message is a number", {"sender": "u1", "message": 42}, None, 400),
+    ("message is an object", {"sender": "u1", "message": {"text": "hi"}}, None, 400),
+    ("missing sender", {"message": "hi"}, None, 400),
+    ("metadata is a string", {"sender": "u1", "message": "hi", "metadata": "x"}, None, 400),
+    ("huge sender id", {"sender": "u" * 10_000, "message": "hi"}, None, 400),
+]
+
+
+@pytest.mark.parametrize("case, body, raw, status", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(
+    stack: Stack, case, body, raw, status
+):
+    resp = stack.post(body, raw)
+
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"]
+    assert "Traceback" not in resp.text
+    assert "Popular" in stack.say("after_bad_input", "recommend a laptop")
+
+
+@pytest.mark.parametrize(
+    "case, body",
+    [
+        ("emoji only", {"sender": "u2", "message": "😀🔥📱"}),
+        ("emoji in a question", {"sender": "u2", "message": "any 📱 deals? 🙏"}),
+        ("unknown sender", {"sender": "never_seen_before_42", "message": "recommend a tablet"}),
+        ("integer sender", {"sender": 12345, "message": "hi"}),
+        ("unknown extra fields", {"sender": "u3", "message": "hi", "colour": "blue"}),
+        ("control characters", {"sender": "u4", "message": "hi\u0000\u0007 there"}),
+    ],
+)
+def test_odd_but_valid_input_gets_an_answer(stack: Stack, case, body):
+    resp = stack.post(body)
+
+    assert resp.status_code == 200, resp.text
+    texts = [m.get("text", "") for m in resp.json()]
+    assert texts and all(texts)
+
+
+def test_unknown_sender_gets_the_default_persona(stack: Stack):
+    answer = stack.say("never_seen_before_43", "can you recommend a tablet?")
+    assert answer.startswith("Popular tablets:")
+
+
+def test_logs_show_no_errors_for_handled_input(stack: Stack):
+    log = (VAR / "actions.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-2000:]
+    assert isinstance(Path(VAR / "rasa.log").read_text(errors="replace"), str)

@@ -1,0 +1,64 @@
+"""The profile store against a real Redis: key schema, deadlines, recovery, demo users."""
+
+from __future__ import annotations
+
+import pytest
+
+from actions.demo_users import DEMO_USERS, seed
+from actions.personas import PERSONAS
+from actions.profiles import parse_profile
+from actions.store import ProfileStore, StoreUnavailable, profile_key
+
+
+def test_key_schema():
+    assert profile_key("user_1") == "pz:profile:user_1"
+    assert profile_key("user_1", "staging") == "staging:profile:user_1"
+
+
+async def test_put_replaces_the_whole_profile(store):
+    await store.put_profile("u", {"segment": "default", "favourite_category": "laptops"})
+    await store.put_profile("u", {"segment": "bargain_hunter"})
+    assert await store.get_profile("u") == {b"segment": b"bargain_hunter"}
+
+
+async def test_unknown_and_unreasonable_sender_ids_have_no_profile(store):
+    assert await store.get_profile("nobody") is None
+    assert await store.get_profile("") is None
+    assert await store.get_profile("x" * 1000) is None
+
+
+async def test_down_redis_raises_store_unavailable(private_redis):
+    store = ProfileStore.from_url(private_redis.url, timeout=0.2)
+    private_redis.stop()
+    with pytest.raises(StoreUnavailable):
+        await store.get_profile("u")
+    assert await store.ping() is False
+    await store.close()
+
+
+async def test_first_call_after_a_redis_restart_succeeds(private_redis):
+    store = ProfileStore.from_url(private_redis.url, timeout=0.5)
+    await store.put_profile("u", {"segment": "tech_enthusiast"})
+    private_redis.stop()
+    private_redis.start()  # same port, same data dir: append-only file brings the data back
+
+    assert await store.get_profile("u") == {b"segment": b"tech_enthusiast"}
+    await store.close()
+
+
+async def test_seed_writes_one_valid_demo_user_per_persona(store):
+    users = await seed(store)
+
+    segments = set()
+    for sender in users:
+        profile = parse_profile(await store.get_profile(sender))
+        segments.add(profile.segment)
+    assert segments == set(PERSONAS) - {"default"}
+    assert len(users) == len(DEMO_USERS)
+
+
+@pytest.mark.parametrize("value, message", [("abc", "whole number"), ("0", "greater than zero")])
+def test_bad_timeout_setting_is_a_clear_error(monkeypatch, value, message):
+    monkeypatch.setenv("PZ_REDIS_TIMEOUT_MS", value)
+    with pytest.raises(ValueError, match=message):
+        ProfileStore.from_env()
