@@ -31,6 +31,7 @@ class Product:
     discount_pct: int
     release_date: dt.date
     rating: float
+    ease_score: int = 3  # 1..5: how easy for a non-technical first-time user
     specs: Mapping[str, str] = field(default_factory=dict)
     ease_of_use: str = ""
     highlight: str = ""
@@ -91,6 +92,7 @@ def _product(raw: object, index: int, source: str) -> Product:
             discount_pct=int(raw.get("discount_pct", 0)),
             release_date=dt.date.fromisoformat(str(raw["release_date"])),
             rating=float(raw.get("rating", 0)),
+            ease_score=int(raw.get("ease_score", 3)),
             specs={str(k): str(v) for k, v in (raw.get("specs") or {}).items()},
             ease_of_use=str(raw.get("ease_of_use", "")),
             highlight=str(raw.get("highlight", "")),
@@ -105,6 +107,8 @@ def _product(raw: object, index: int, source: str) -> Product:
         )
     if product.price <= 0 or not 0 <= product.discount_pct < 100:
         raise CatalogueError(f"{where}: price must be > 0 and discount_pct within 0..99")
+    if not 1 <= product.ease_score <= 5:
+        raise CatalogueError(f"{where}: ease_score must be within 1..5")
     return product
 
 

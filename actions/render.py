@@ -8,6 +8,7 @@ new visitors).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -72,9 +73,13 @@ FACTS: dict[str, Callable[[Product], str]] = {
 }
 
 
+def _facts(p: Product, facts: Sequence[str]) -> str:
+    parts = (FACTS[f](p).strip().rstrip(".") for f in facts)
+    return "; ".join(part for part in parts if part)
+
+
 def product_line(p: Product, facts: Sequence[str]) -> str:
-    parts = [FACTS[f](p) for f in facts]
-    return f"• {p.name}: " + "; ".join(part for part in parts if part)
+    return f"• {p.name}: {_facts(p, facts)}"
 
 
 # --- which products lead ------------------------------------------------------
@@ -82,6 +87,10 @@ def product_line(p: Product, facts: Sequence[str]) -> str:
 
 def _top_rated(c: Catalogue, cat: str | None) -> list[Product]:
     return sorted(c.in_category(cat), key=lambda p: (-p.rating, p.price))
+
+
+def _easiest(c: Catalogue, cat: str | None) -> list[Product]:
+    return sorted(c.in_category(cat), key=lambda p: (-p.ease_score, -p.rating, p.price))
 
 
 def _most_capable(c: Catalogue, cat: str | None) -> list[Product]:
@@ -98,6 +107,14 @@ def _deals(c: Catalogue, cat: str | None) -> list[Product]:
 
 def _deals_new_first(c: Catalogue, cat: str | None) -> list[Product]:
     return sorted(c.deals(cat), key=lambda p: (not c.is_new(p), -p.discount_pct))
+
+
+def _easy_deals(c: Catalogue, cat: str | None) -> list[Product]:
+    return sorted(c.deals(cat), key=lambda p: (-p.ease_score, -p.discount_pct))
+
+
+def _new_easiest(c: Catalogue, cat: str | None) -> list[Product]:
+    return sorted(c.new_arrivals(cat), key=lambda p: (-p.ease_score, p.price))
 
 
 def _new(c: Catalogue, cat: str | None) -> list[Product]:
@@ -144,13 +161,13 @@ PLAYBOOK: dict[str, dict[str, Play]] = {
             "Ask for the full specs of any model.",
         ),
         CASUAL_BROWSER: Play(
-            (S("Easy-going {cat} that just work:", _top_rated, ("ease", "price"), 3),)
+            (S("Easy-going {cat} that just work:", _easiest, ("ease", "price"), 3),)
         ),
         NEW_VISITOR: Play(
             (
                 S(
                     "Welcome! A simple place to start with {cat}:",
-                    _top_rated,
+                    _easiest,
                     ("highlight", "ease", "price"),
                     2,
                 ),
@@ -181,7 +198,7 @@ PLAYBOOK: dict[str, dict[str, Play]] = {
             (
                 S(
                     "Good offers on {cat} that are easy to use:",
-                    _deals,
+                    _easy_deals,
                     ("deal", "ease"),
                     3,
                     NO_DEALS,
@@ -213,7 +230,15 @@ PLAYBOOK: dict[str, dict[str, Play]] = {
             (S("Just released {cat}, with the specs:", _new, ("release", "specs"), 3, NO_NEW),)
         ),
         CASUAL_BROWSER: Play(
-            (S("New {cat} that are easy to get on with:", _new, ("ease", "price"), 3, NO_NEW),)
+            (
+                S(
+                    "New {cat} that are easy to get on with:",
+                    _new_easiest,
+                    ("ease", "price"),
+                    3,
+                    NO_NEW,
+                ),
+            )
         ),
         NEW_VISITOR: Play(
             (S("Our newest {cat}, in a nutshell:", _new, ("highlight", "price"), 2, NO_NEW),)
@@ -223,6 +248,7 @@ PLAYBOOK: dict[str, dict[str, Play]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # pure function of immutable inputs; saves ~30 us a turn
 def render_listing(intent: str, persona: str, catalogue: Catalogue, category: str | None) -> str:
     """The answer to a recommendation, deals or new-arrivals request."""
     plays = PLAYBOOK[intent]
@@ -259,8 +285,7 @@ def render_specs(persona: str, product: Product) -> str:
         lines += [f"• {k.replace('_', ' ')}: {v}" for k, v in product.specs.items()]
         lines.append(f"• price: {_price(product)}; {FACTS['rating'](product)}")
         return "\n".join(lines)
-    body = "; ".join(FACTS[f](product) for f in facts if FACTS[f](product))
-    return f"{product.name}: {body}."
+    return f"{product.name}: {_facts(product, facts)}."
 
 
 def render_unknown_product(name: str | None, catalogue: Catalogue) -> str:

@@ -52,7 +52,8 @@ def test_enthusiast_gets_specs_before_price():
 def test_casual_browser_gets_ease_of_use_first():
     line = render_listing(RECOMMEND, "casual_browser", CAT, "tablets").splitlines()[1]
     product = CAT.find(line[2:].split(":")[0])
-    assert line.startswith(f"• {product.name}: {product.ease_of_use}")
+    assert line.startswith(f"• {product.name}: {product.ease_of_use.rstrip('.')}")
+    assert product.ease_score == max(p.ease_score for p in CAT.in_category("tablets"))
 
 
 def test_frequent_buyer_hears_new_arrivals_then_deals():
