@@ -11,6 +11,7 @@ from actions.store import ProfileStore, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
+SOURCE_PUBLISHED = "published"
 SOURCE_STORE = "store"
 SOURCE_NO_PROFILE = "no-profile"
 SOURCE_STORE_DOWN = "store-unavailable"
@@ -21,6 +22,8 @@ SOURCE_MALFORMED = "malformed-profile"
 class Resolution:
     profile: Profile
     source: str
+    version: str | None = None
+    segment_id: str | None = None
 
     @property
     def persona(self) -> str:
@@ -30,17 +33,22 @@ class Resolution:
 async def resolve_profile(
     store: ProfileStore, sender_id: str, last_known_segment: str | None = None
 ) -> Resolution:
-    """Fetch and validate the user's profile; never raises.
+    """Fetch and validate the user's profile and published segment; never raises.
 
-    If Redis is down or slow, the segment this conversation already saw (the
-    ``segment`` slot) is kept, else the default persona is used; malformed or
-    missing data always means the default persona.
+    The persona comes from the active published segment version when the user
+    is in it, else from the profile's `segment` field, else `default`. If Redis
+    is down or slow, the segment this conversation already saw (the `segment`
+    slot) is kept, else the default persona is used; malformed data always
+    means the default persona.
     """
     try:
-        raw = await store.get_profile(sender_id)
-        if raw is None:
+        record = await store.get_user(sender_id)
+        if record.persona is not None:
+            profile = parse_profile(record.profile or {}, segment=record.persona)
+            return Resolution(profile, SOURCE_PUBLISHED, record.version, record.segment_id)
+        if record.profile is None:
             return Resolution(DEFAULT_PROFILE, SOURCE_NO_PROFILE)
-        return Resolution(parse_profile(raw), SOURCE_STORE)
+        return Resolution(parse_profile(record.profile), SOURCE_STORE)
     except StoreUnavailable as exc:
         fallback = last_known_segment if is_persona(last_known_segment) else DEFAULT
         logger.warning(

@@ -60,11 +60,12 @@ def _category(value: str | None, field: str) -> str | None:
     return value
 
 
-def parse_profile(raw: Mapping[object, object]) -> Profile:
+def parse_profile(raw: Mapping[object, object], segment: str | None = None) -> Profile:
     """Build a Profile from a Redis hash (bytes or str keys/values).
 
     Raises MalformedProfile naming the offending field, so the warning in the
-    log tells an operator exactly what to fix.
+    log tells an operator exactly what to fix. `segment`, when given (the
+    published segment's persona), takes precedence over the hash's own field.
     """
     fields: dict[str, str] = {}
     for key, value in raw.items():
@@ -72,7 +73,7 @@ def parse_profile(raw: Mapping[object, object]) -> Profile:
         if name in KNOWN_FIELDS:
             fields[name] = _text(value, name)
 
-    segment = fields.get("segment", "")
+    segment = segment or fields.get("segment", "")
     if not segment:
         raise MalformedProfile("field 'segment' is missing or empty")
     if not is_persona(segment):

@@ -4,6 +4,7 @@ Key schema (all keys live in Redis db 0 and start with the namespace, default ``
 
     pz:profile:<sender_id>   hash   segment, favourite_category, recent_category,
                                     updated_at (unix seconds)
+    pz:seg:...                      published segment versions (actions/segment_keys.py)
 
 Rasa's own tracker store (``pz:tracker:<sender_id>``) and lock store
 (``pz:lock:<sender_id>``) share the server, configured in endpoints.yml.
@@ -15,8 +16,10 @@ deadline so a slow Redis costs a turn at most ``timeout`` seconds.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -25,6 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from actions.profiles import MalformedProfile
+from actions.segment_keys import LOOKUP_SCRIPT, active_key, bucket_of, meta_key
 
 DEFAULT_URL = "redis://127.0.0.1:6390/0"
 DEFAULT_TIMEOUT_MS = 100
@@ -34,6 +38,16 @@ MAX_SENDER_ID_CHARS = 256
 
 class StoreUnavailable(RuntimeError):
     """Redis could not answer in time; callers decide the fallback."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """What Redis knows about a user: the published segment (if any) and the profile hash."""
+
+    version: str | None
+    segment_id: str | None
+    persona: str | None  # the published segment's persona in that version
+    profile: Mapping[bytes, bytes] | None
 
 
 def profile_key(sender_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
@@ -52,6 +66,9 @@ class ProfileStore:
         self._client = client
         self.timeout = timeout
         self.namespace = namespace
+        self._lookup = client.register_script(LOOKUP_SCRIPT)
+        # Segment -> persona maps of published versions; immutable once published.
+        self._personas: dict[str, dict[str, str]] = {}
 
     @classmethod
     def from_url(
@@ -108,6 +125,46 @@ class ProfileStore:
                 raise MalformedProfile(f"key {self.key(sender_id)!r}: {exc.__cause__}") from exc
             raise
         return raw or None
+
+    async def get_user(self, sender_id: str) -> UserRecord:
+        """Published segment and profile in one round trip (two the first time a version is seen).
+
+        Raises StoreUnavailable when Redis is down or slow, MalformedProfile when
+        stored data has the wrong shape.
+        """
+        if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
+            return UserRecord(None, None, None, None)
+        try:
+            version, segment, flat = await self._call(
+                self._lookup(
+                    keys=[active_key(self.namespace), self.key(sender_id)],
+                    args=[self.namespace, bucket_of(sender_id), sender_id],
+                )
+            )
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, ResponseError):  # e.g. WRONGTYPE
+                raise MalformedProfile(f"user {sender_id[:64]!r}: {exc.__cause__}") from exc
+            raise
+        profile = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
+        version = version.decode() if version else None
+        segment = segment.decode("utf-8", "replace") if segment else None
+        persona = None
+        if version and segment:
+            personas = await self._version_personas(version)
+            persona = personas.get(segment, "default")  # unmapped clusters: default persona
+        return UserRecord(version, segment, persona, profile)
+
+    async def _version_personas(self, version: str) -> dict[str, str]:
+        if version not in self._personas:
+            raw = await self._call(self._client.hget(meta_key(self.namespace, version), "segments"))
+            try:
+                mapping = {s["id"]: s["persona"] for s in json.loads(raw or "[]")}
+            except (ValueError, TypeError, KeyError) as exc:
+                raise MalformedProfile(f"version {version}: unreadable segment list") from exc
+            if len(self._personas) >= 16:
+                self._personas.pop(next(iter(self._personas)))
+            self._personas[version] = mapping
+        return self._personas[version]
 
     async def put_profile(self, sender_id: str, fields: Mapping[str, object]) -> None:
         """Replace a user's profile atomically."""

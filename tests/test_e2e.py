@@ -182,3 +182,28 @@ def test_logs_show_no_errors_for_handled_input(stack: Stack):
     log = (VAR / "actions.log").read_text(errors="replace")
     assert "Traceback" not in log, log[-2000:]
     assert isinstance(Path(VAR / "rasa.log").read_text(errors="replace"), str)
+
+
+def test_segment_export_reads_the_real_redis_tracker_store(stack: Stack, tmp_path):
+    from segmentation.export import export
+    from segmentation.tables import read_table
+
+    resp = stack.post(
+        {
+            "sender": "user_export",
+            "message": "my email is jane.doe@example.com",
+            "metadata": {"timezone": "Europe/Berlin", "device": "mobile", "region": "DE"},
+        }
+    )
+    assert resp.status_code == 200
+    stack.say("user_export", "any deals on laptops?")
+
+    path, rows = export(str(VAR / "e2e-endpoints.yml"), tmp_path / "events.parquet")
+    events = read_table(path)
+    mine = events.loc[events["user_id"] == "user_export"]
+    assert rows == len(events) and len(mine) == 2
+    assert "jane.doe@example.com" not in " ".join(events["text"])
+    assert "<email>" in mine["text"].iloc[0]
+    assert mine["timezone"].iloc[0] == "Europe/Berlin" and mine["device"].iloc[0] == "mobile"
+    assert mine["intent"].iloc[1] == "ask_deals" and mine["channel"].iloc[1] == "rest"
+    assert {"user_bargain", "user_enthusiast"} <= set(events["user_id"])

@@ -1,0 +1,4 @@
+"""Offline segmentation: export, features, model selection, training, publishing, reports.
+
+The `segment` command (segmentation/cli.py) is the analyst's whole workflow.
+"""

@@ -1,0 +1,178 @@
+"""One row of features per user, from CRM transactions and exported conversations.
+
+RFM (as of a snapshot date, transactions after it are ignored):
+    recency_days     whole days from the last purchase date to the snapshot date
+    frequency        number of distinct purchase days
+    monetary         total spend
+    avg_order_value  monetary / frequency
+    tenure_days      whole days from the first purchase date to the snapshot date
+Users who never bought have frequency = monetary = avg_order_value = 0 and
+recency_days = tenure_days = NaN (imputed later), with has_purchases = 0.
+The conversation columns are documented in README ("Features").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from segmentation.errors import InputError
+
+INTENT_GROUPS = {
+    "ask_recommendation": "recommendations",
+    "ask_deals": "deals",
+    "ask_new_arrivals": "new_arrivals",
+    "ask_specs": "specs",
+}
+DAYPARTS = ("night", "morning", "afternoon", "evening")  # 0-6, 6-12, 12-18, 18-24 local time
+WEB_CHANNELS = ("rest", "socketio", "web")
+
+RFM_COLUMNS = ["recency_days", "frequency", "monetary", "avg_order_value", "tenure_days"]
+CONVERSATION_COLUMNS = [
+    "sessions",
+    "messages_per_session",
+    "session_duration_s",
+    *[f"share_{g}" for g in INTENT_GROUPS.values()],
+    "sentiment",
+    *[f"share_{d}" for d in DAYPARTS],
+    "share_web",
+    "share_mobile",
+]
+NUMERIC_COLUMNS = [*RFM_COLUMNS, "has_purchases", *CONVERSATION_COLUMNS, "has_conversations"]
+CATEGORICAL_COLUMNS = ["region"]
+FEATURE_COLUMNS = [*NUMERIC_COLUMNS, *CATEGORICAL_COLUMNS]
+
+
+def default_as_of(transactions: pd.DataFrame) -> dt.date:
+    """The day after the last transaction."""
+    if transactions.empty:
+        raise InputError("no transactions to derive --as-of from; pass --as-of YYYY-MM-DD")
+    return (transactions["timestamp"].max().date()) + dt.timedelta(days=1)
+
+
+def rfm(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """RFM per user from (user_id, timestamp[UTC], amount) rows; see the module docstring."""
+    snapshot = pd.Timestamp(as_of)
+    tx = transactions.loc[transactions["timestamp"].dt.tz_convert(None) < snapshot]
+    if tx.empty:
+        return pd.DataFrame(columns=RFM_COLUMNS, index=pd.Index([], name="user_id"), dtype=float)
+    day = tx["timestamp"].dt.tz_convert(None).dt.normalize()
+    grouped = tx.assign(day=day).groupby("user_id", sort=True)
+    out = pd.DataFrame(
+        {
+            "last": grouped["day"].max(),
+            "first": grouped["day"].min(),
+            "frequency": grouped["day"].nunique().astype(float),
+            "monetary": grouped["amount"].sum().astype(float),
+        }
+    )
+    out["recency_days"] = (snapshot - out["last"]).dt.days.astype(float)
+    out["tenure_days"] = (snapshot - out["first"]).dt.days.astype(float)
+    out["avg_order_value"] = out["monetary"] / out["frequency"]
+    return out[RFM_COLUMNS]
+
+
+@lru_cache(maxsize=1)
+def _vader():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()  # lexicon ships inside the package
+
+
+def sentiment(texts: pd.Series) -> pd.Series:
+    """VADER compound score in [-1, 1]; scored once per distinct text."""
+    analyzer = _vader()
+    unique = pd.Series(texts.fillna("").unique())
+    scores = unique.map(lambda t: analyzer.polarity_scores(t)["compound"] if t else 0.0)
+    return texts.fillna("").map(dict(zip(unique, scores, strict=True))).astype(float)
+
+
+def local_hours(events: pd.DataFrame) -> pd.Series:
+    """Hour of day in each message's own timezone (UTC when unknown or invalid)."""
+    utc = pd.to_datetime(events["timestamp"], unit="s", utc=True)
+    hours = utc.dt.hour.astype(float)
+    for zone, index in events.groupby(events["timezone"].fillna("")).groups.items():
+        if not zone:
+            continue
+        try:
+            hours.loc[index] = utc.loc[index].dt.tz_convert(zone).dt.hour.astype(float)
+        except (KeyError, ValueError):  # unknown zone name: keep UTC (pytz raises KeyError)
+            pass
+    return hours
+
+
+def conversation_features(events: pd.DataFrame) -> pd.DataFrame:
+    if events.empty:
+        return pd.DataFrame(
+            columns=[*CONVERSATION_COLUMNS, "region"], index=pd.Index([], name="user_id")
+        )
+    ev = events.copy()
+    ev["user_id"] = ev["user_id"].astype(str)
+    ev["group"] = ev["intent"].map(INTENT_GROUPS)
+    ev["sentiment"] = sentiment(ev["text"])
+    ev["daypart"] = pd.cut(local_hours(ev), [-1, 5.999, 11.999, 17.999, 24], labels=DAYPARTS)
+    ev["web"] = ev["channel"].isin(WEB_CHANNELS).astype(float)
+    ev["mobile"] = (ev["device"] == "mobile").astype(float)
+
+    by_user = ev.groupby("user_id", sort=True)
+    messages = by_user.size().astype(float)
+    by_session = ev.groupby(["user_id", "session"])["timestamp"]
+    durations = (by_session.max() - by_session.min()).groupby(level=0).mean()
+    sessions = by_session.size().groupby(level=0).size().astype(float)
+    out = pd.DataFrame({"sessions": sessions})
+    out["messages_per_session"] = messages / sessions
+    out["session_duration_s"] = durations
+    groups = pd.crosstab(ev["user_id"], ev["group"])
+    for group in INTENT_GROUPS.values():
+        out[f"share_{group}"] = (groups[group] if group in groups else 0) / messages
+    out["sentiment"] = by_user["sentiment"].mean()
+    parts = pd.crosstab(ev["user_id"], ev["daypart"])
+    for part in DAYPARTS:
+        out[f"share_{part}"] = (parts[part] if part in parts else 0) / messages
+    out["share_web"] = by_user["web"].mean()
+    out["share_mobile"] = by_user["mobile"].mean()
+    regions = ev.loc[ev["region"].fillna("") != ""]
+    out["region"] = regions.groupby("user_id")["region"].agg(lambda s: s.mode().iat[0])
+    return out.fillna({c: 0.0 for c in CONVERSATION_COLUMNS if c.startswith("share_")})
+
+
+def build_features(
+    transactions: pd.DataFrame, events: pd.DataFrame, as_of: dt.date | None = None
+) -> tuple[pd.DataFrame, dt.date]:
+    """Join RFM and conversation features for every user seen in either source."""
+    as_of = as_of or default_as_of(transactions)
+    money = rfm(transactions, as_of)
+    talk = conversation_features(events)
+    users = money.index.union(talk.index)
+    out = pd.DataFrame(index=pd.Index(users, name="user_id"))
+    out = out.join(money).join(talk)
+    out["has_purchases"] = out.index.isin(money.index).astype(float)
+    out["has_conversations"] = out.index.isin(talk.index).astype(float)
+    for column in ("frequency", "monetary", "avg_order_value", "sessions"):
+        out[column] = out[column].fillna(0.0)
+    for column in CONVERSATION_COLUMNS:
+        if column.startswith("share_") or column == "messages_per_session":
+            out[column] = out[column].fillna(0.0)
+    out["region"] = out["region"].fillna("unknown").astype(str)
+    out = out[FEATURE_COLUMNS].astype({c: float for c in NUMERIC_COLUMNS})
+    return out.reset_index(), as_of
+
+
+def check_features(frame: pd.DataFrame, path: str) -> pd.DataFrame:
+    """Validate a features table read back from disk."""
+    missing = [c for c in ["user_id", *FEATURE_COLUMNS] if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"missing feature columns {', '.join(missing)}; was it written by "
+            "'segment features'?",
+            path,
+        )
+    if frame.empty:
+        raise InputError("the features table has no users", path)
+    if frame["user_id"].duplicated().any():
+        row = int(np.flatnonzero(frame["user_id"].duplicated().to_numpy())[0]) + 1
+        raise InputError("duplicate user_id", path, row, "user_id")
+    return frame
