@@ -17,7 +17,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 export PZ_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: help install run stop train seed-demo test lint validate bench shell clean lock
+.PHONY: help install run stop train seed-demo test lint validate bench bench-segmentation \
+	retrain shell clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -53,6 +54,19 @@ validate: install  ## rasa data validate
 
 bench: install train  ## action-server latency benchmark (writes bench/results/)
 	@$(PY) -m bench.action_latency
+
+bench-segmentation: install  ## segmentation at 1M synthetic users: time, memory, publish rate
+	@$(PY) -m bench.segmentation --users $${USERS:-1000000}
+
+# The weekly segment retrain. Real data: make retrain EVENTS=endpoints.yml TRANSACTIONS=crm.csv
+DEMO_DATA := var/segments/demo-data
+EVENTS ?= $(DEMO_DATA)/events.parquet
+TRANSACTIONS ?= $(DEMO_DATA)/transactions.csv
+retrain: install  ## export, features, select, train, publish, report (synthetic demo data by default)
+	@if [[ "$(TRANSACTIONS)" == "$(DEMO_DATA)/transactions.csv" && ! -f $(TRANSACTIONS) ]]; then \
+	  $(VENV)/bin/segment demo-data --users 5000 -o $(DEMO_DATA); fi
+	@$(VENV)/bin/segment retrain --events $(EVENTS) --transactions $(TRANSACTIONS) \
+	  --workdir var/segments --redis-url $(PZ_REDIS_URL)
 
 SENDER ?= user_casual
 shell: install  ## chat in the terminal as a demo user: make shell SENDER=user_bargain

@@ -1,7 +1,8 @@
 """Action-server latency: the personalized recommendation vs. a no-op action, one run.
 
 Both actions get the same realistic request (the tracker of a short
-conversation plus the full domain, as the Rasa server sends them) from an
+conversation plus the full domain, as the Rasa server sends them; half the
+users are in a published segment version, half have only a profile) from an
 open-loop client at a fixed rate, in alternating rounds so drift hits both.
 
     make bench            # or: .venv/bin/python -m bench.action_latency --rate 200
@@ -20,6 +21,7 @@ import yaml
 
 from actions.demo_users import DEMO_USERS
 from bench.common import open_loop, summary, write_result
+from segmentation.publish import publish
 from tests.servers import ROOT, RedisServer, action_server, free_port
 
 PERSONALIZED = "action_recommend_products"
@@ -123,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         for i, sender in enumerate(senders):
             pipe.hset(f"pz:profile:{sender}", mapping={"segment": segments[i % len(segments)]})
         pipe.execute()
+    # Half the users are in a published segment version, as after `segment publish`.
+    personas = sorted({fields["segment"] for fields in DEMO_USERS.values()})
+    publish(
+        client,
+        senders[::2],
+        [f"seg-0{i % 5 + 1}" for i in range(len(senders[::2]))],
+        {"segments": [{"id": f"seg-0{i + 1}", "persona": p} for i, p in enumerate(personas)]},
+        {"model": {}},
+    )
     port = free_port()
     server = action_server(port, redis_server.url).start(timeout=90)
     try:

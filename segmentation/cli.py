@@ -303,6 +303,8 @@ def cmd_report(args) -> int:
         if published.exists()
         else "(not published)",
     }
+    if not meta.get("hierarchical_note") and selection.get("hierarchical_note"):
+        meta["hierarchical_note"] = selection["hierarchical_note"]
     path = build_report(
         X,
         meta["model_features"],

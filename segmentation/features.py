@@ -104,6 +104,13 @@ def local_hours(events: pd.DataFrame) -> pd.Series:
     return hours
 
 
+def _most_common(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Each user's most frequent value (ties: alphabetically first), without a Python loop."""
+    counts = frame.groupby(["user_id", column]).size().reset_index(name="n")
+    counts = counts.sort_values(["user_id", "n", column], ascending=[True, False, True])
+    return counts.drop_duplicates("user_id").set_index("user_id")[column]
+
+
 def conversation_features(events: pd.DataFrame) -> pd.DataFrame:
     if events.empty:
         return pd.DataFrame(
@@ -125,17 +132,16 @@ def conversation_features(events: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"sessions": sessions})
     out["messages_per_session"] = messages / sessions
     out["session_duration_s"] = durations
-    groups = pd.crosstab(ev["user_id"], ev["group"])
+    groups = ev.groupby(["user_id", "group"]).size().unstack(fill_value=0)
     for group in INTENT_GROUPS.values():
         out[f"share_{group}"] = (groups[group] if group in groups else 0) / messages
     out["sentiment"] = by_user["sentiment"].mean()
-    parts = pd.crosstab(ev["user_id"], ev["daypart"])
+    parts = ev.groupby(["user_id", ev["daypart"].astype(str)]).size().unstack(fill_value=0)
     for part in DAYPARTS:
         out[f"share_{part}"] = (parts[part] if part in parts else 0) / messages
     out["share_web"] = by_user["web"].mean()
     out["share_mobile"] = by_user["mobile"].mean()
-    regions = ev.loc[ev["region"].fillna("") != ""]
-    out["region"] = regions.groupby("user_id")["region"].agg(lambda s: s.mode().iat[0])
+    out["region"] = _most_common(ev.loc[ev["region"].fillna("") != ""], "region")
     return out.fillna({c: 0.0 for c in CONVERSATION_COLUMNS if c.startswith("share_")})
 
 

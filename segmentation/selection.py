@@ -174,7 +174,11 @@ def choose(candidates: list[Candidate], min_share: float = 0.02) -> Candidate:
 
 
 def summarize(
-    candidates: list[Candidate], chosen: Candidate, sample_rows: int, silhouette_sample: int
+    candidates: list[Candidate],
+    chosen: Candidate,
+    sample_rows: int,
+    silhouette_sample: int,
+    hierarchical_sample: int = 5_000,
 ) -> dict:
     km = sorted((c for c in candidates if c.algorithm == "kmeans"), key=lambda c: c.k)
     gmm = [c for c in candidates if c.algorithm == "gmm" and c.bic is not None]
@@ -191,6 +195,12 @@ def summarize(
             {"k": bic_best.k, "covariance_type": bic_best.covariance_type} if bic_best else None
         ),
         "sample_rows": sample_rows,
+        "hierarchical_note": (
+            f"Ward candidates: one tree on a sample of at most {hierarchical_sample:,} users, "
+            "the other users assigned to the nearest cluster centre."
+            if any(c.algorithm == "ward" for c in candidates)
+            else None
+        ),
         "silhouette_sample": silhouette_sample,
         "candidates": [asdict(c) for c in candidates],
     }
