@@ -11,6 +11,7 @@ from actions.store import ProfileStore, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
+SOURCE_LIVE = "live"
 SOURCE_PUBLISHED = "published"
 SOURCE_STORE = "store"
 SOURCE_NO_PROFILE = "no-profile"
@@ -35,14 +36,18 @@ async def resolve_profile(
 ) -> Resolution:
     """Fetch and validate the user's profile and published segment; never raises.
 
-    The persona comes from the active published segment version when the user
-    is in it, else from the profile's `segment` field, else `default`. If Redis
+    The persona comes from the feature worker's online assignment when there is
+    one, else from the active published segment version when the user is in it,
+    else from the profile's `segment` field, else `default`. If Redis
     is down or slow, the segment this conversation already saw (the `segment`
     slot) is kept, else the default persona is used; malformed data always
     means the default persona.
     """
     try:
         record = await store.get_user(sender_id)
+        if record.live_persona is not None:
+            profile = parse_profile(record.profile or {}, segment=record.live_persona)
+            return Resolution(profile, SOURCE_LIVE, record.version, record.live_segment)
         if record.persona is not None:
             profile = parse_profile(record.profile or {}, segment=record.persona)
             return Resolution(profile, SOURCE_PUBLISHED, record.version, record.segment_id)

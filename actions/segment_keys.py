@@ -28,7 +28,13 @@ def bucket_key(namespace: str, version: str, bucket: int) -> str:
     return f"{namespace}:seg:{version}:b:{bucket}"
 
 
-# One round trip: the active version, the user's segment in it, and the profile hash.
+def live_key(namespace: str, user_id: str) -> str:
+    """Live features and the online segment the feature worker keeps (realtime/live.py)."""
+    return f"{namespace}:live:{user_id}"
+
+
+# One round trip: the active version, the user's segment in it, the profile hash and the
+# online segment the feature worker assigned (persona, segment).
 # It reads a bucket key named inside the script, which is fine on one Redis server;
 # Redis Cluster would need the version in the key's hash tag.
 LOOKUP_SCRIPT = """
@@ -37,5 +43,6 @@ local segment = false
 if version then
   segment = redis.call('HGET', ARGV[1] .. ':seg:' .. version .. ':b:' .. ARGV[2], ARGV[3])
 end
-return {version, segment, redis.call('HGETALL', KEYS[2])}
+return {version, segment, redis.call('HGETALL', KEYS[2]),
+        redis.call('HMGET', KEYS[3], 'persona', 'segment')}
 """

@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from actions.profiles import MalformedProfile
-from actions.segment_keys import LOOKUP_SCRIPT, active_key, bucket_of, meta_key
+from actions.segment_keys import LOOKUP_SCRIPT, active_key, bucket_of, live_key, meta_key
 
 DEFAULT_URL = "redis://127.0.0.1:6390/0"
 DEFAULT_TIMEOUT_MS = 100
@@ -48,6 +48,8 @@ class UserRecord:
     segment_id: str | None
     persona: str | None  # the published segment's persona in that version
     profile: Mapping[bytes, bytes] | None
+    live_persona: str | None = None  # set by the feature worker's online assignment
+    live_segment: str | None = None
 
 
 def profile_key(sender_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
@@ -135,9 +137,13 @@ class ProfileStore:
         if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
             return UserRecord(None, None, None, None)
         try:
-            version, segment, flat = await self._call(
+            version, segment, flat, live = await self._call(
                 self._lookup(
-                    keys=[active_key(self.namespace), self.key(sender_id)],
+                    keys=[
+                        active_key(self.namespace),
+                        self.key(sender_id),
+                        live_key(self.namespace, sender_id),
+                    ],
                     args=[self.namespace, bucket_of(sender_id), sender_id],
                 )
             )
@@ -152,7 +158,8 @@ class ProfileStore:
         if version and segment:
             personas = await self._version_personas(version)
             persona = personas.get(segment, "default")  # unmapped clusters: default persona
-        return UserRecord(version, segment, persona, profile)
+        live_persona, live_segment = (v.decode("utf-8", "replace") if v else None for v in live)
+        return UserRecord(version, segment, persona, profile, live_persona, live_segment)
 
     async def _version_personas(self, version: str) -> dict[str, str]:
         if version not in self._personas:

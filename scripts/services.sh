@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start/stop the action server and the Rasa server, tracked by pid files under var/run.
+# Start/stop the action server, the feature worker and the Rasa server (pid files in var/run).
 # usage: scripts/services.sh start|stop ACTIONS_PORT RASA_PORT ENDPOINTS_FILE
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,14 +45,22 @@ start)
       >"$logs/rasa.log" 2>&1 < /dev/null &
     echo $! > "$run/rasa.pid"
   fi
+  if ! alive worker; then
+    setsid .venv/bin/python -m realtime.worker --redis-url "${PZ_REDIS_URL:-redis://127.0.0.1:6390/0}" \
+      >"$logs/worker.log" 2>&1 < /dev/null &
+    echo $! > "$run/worker.pid"
+  fi
   wait_http actions "http://127.0.0.1:$actions_port/health" 60
   echo "action server up on 127.0.0.1:$actions_port"
+  alive worker || { echo "Error: the feature worker exited; see $logs/worker.log" >&2; exit 1; }
+  echo "feature worker consuming the event stream"
   wait_http rasa "http://127.0.0.1:$rasa_port/webhooks/rest/" 180
   echo "rasa server up on 127.0.0.1:$rasa_port"
   ;;
 stop)
   stop_one rasa
   stop_one actions
+  stop_one worker
   ;;
 *) echo "usage: services.sh start|stop ACTIONS_PORT RASA_PORT [ENDPOINTS]" >&2; exit 2 ;;
 esac

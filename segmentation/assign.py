@@ -56,6 +56,24 @@ class SegmentAssigner:
             onehot[index] = 1.0
         return np.concatenate([(raw - self.mean) / self.scale, onehot])
 
+    def transform_many(self, rows: list[Mapping[str, object]]) -> np.ndarray:
+        """`transform` for many users at once (the feature worker's batches)."""
+        raw = np.array([[_float(r.get(name)) for name in self.numeric] for r in rows], float)
+        raw = raw.reshape(len(rows), len(self.numeric))
+        raw = np.where(np.isnan(raw), self.median, raw)
+        raw = np.where(self.log, np.log1p(np.clip(raw, 0, None)), raw)
+        onehot = np.zeros((len(rows), len(self.categories)))
+        for i, row in enumerate(rows):
+            index = self.categories.get(str(row.get(self.categorical) or "unknown"))
+            if index is not None:
+                onehot[i, index] = 1.0
+        return np.hstack([(raw - self.mean) / self.scale, onehot])
+
+    def predict_many(self, rows: list[Mapping[str, object]]) -> list[str]:
+        if not rows:
+            return []
+        return [self.segments[i] for i in self.predict_vectors(self.transform_many(rows))]
+
     def _raw_label(self, x: np.ndarray) -> int:
         if self.kind == "centroid":
             return int(np.argmin(self._c2 - 2 * self.centers @ x))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from rasa_sdk import Tracker
@@ -63,3 +64,14 @@ def tracker_from_fixture(name: str, **overrides: Any) -> Tracker:
         state["slots"].update(slots)
     state.update(overrides)
     return Tracker.from_dict(state)
+
+
+@pytest.fixture(scope="session")
+def planted() -> tuple[pd.DataFrame, pd.Series]:
+    """(features, planted persona per row) for 3,000 synthetic users with five personas."""
+    from segmentation.features import build_features
+    from segmentation.synthetic import make_dataset
+
+    transactions, events, truth = make_dataset(3000, random_state=1)
+    features, _ = build_features(transactions, events)
+    return features, truth.loc[features["user_id"]].reset_index(drop=True)

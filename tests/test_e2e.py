@@ -34,6 +34,7 @@ class Stack:
     def __init__(self, rasa_port: int, redis_server: RedisServer) -> None:
         self.url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
         self.redis = redis.Redis.from_url(redis_server.url, decode_responses=True)
+        self.redis_url = redis_server.url
 
     def post(self, body: Any, raw: bytes | None = None) -> requests.Response:
         data = raw if raw is not None else json.dumps(body).encode()
@@ -207,3 +208,46 @@ def test_segment_export_reads_the_real_redis_tracker_store(stack: Stack, tmp_pat
     assert mine["timezone"].iloc[0] == "Europe/Berlin" and mine["device"].iloc[0] == "mobile"
     assert mine["intent"].iloc[1] == "ask_deals" and mine["channel"].iloc[1] == "rest"
     assert {"user_bargain", "user_enthusiast"} <= set(events["user_id"])
+
+
+async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, planted):
+    """Rasa streams the conversation, a CRM purchase joins it, the worker re-segments."""
+    import redis.asyncio as aioredis
+
+    from realtime.sources import RedisStreamSource
+    from realtime.stream import publish_event, purchase_event
+    from realtime.worker import FeatureWorker
+    from segmentation.publish import publish
+    from segmentation.train import train
+
+    features, _ = planted
+    result = train(features, "kmeans", 5, random_state=0)
+    bargain = next(s for s in result.meta["segments"] if s["persona"] == "bargain_hunter")
+    enthusiast = next(s for s in result.meta["segments"] if s["persona"] == "tech_enthusiast")
+    publish(
+        stack.redis,
+        ["live_user"],
+        [bargain["id"]],
+        {"segments": result.meta["segments"]},
+        result.spec,
+    )
+    before = stack.say("live_user", "any deals on headphones?")
+    assert before.startswith("Biggest savings on headphones")
+
+    client = aioredis.Redis.from_url(stack.redis_url)
+    source = RedisStreamSource(client, "pz:events")
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, "pz")
+    for i in range(3):  # big-ticket purchases, as the CRM ingest would stream them
+        await publish_event(client, purchase_event("live_user", 2200.0 + i, "laptops"))
+    while entries := await source.read(500, 100):
+        await worker.process(entries)
+
+    live = {k.decode(): v.decode() for k, v in (await client.hgetall("pz:live:live_user")).items()}
+    assert int(live["messages"]) >= 1  # Rasa's own events reached the worker through the stream
+    assert live["segment_reason"].startswith("purchase: ")
+    after = stack.say("live_user", "any deals on headphones?")
+    assert live["persona"] != "bargain_hunter" and after != before
+    if live["segment"] == enthusiast["id"]:
+        assert after.startswith("Discounted headphones with their key specs")
+    await client.close()

@@ -1,0 +1,77 @@
+"""Rasa event broker that appends every tracker event to a Redis stream.
+
+Configured in endpoints.yml (no extra server; the feature worker consumes it):
+
+    event_broker:
+      type: rasa_ext.broker.RedisStreamBroker
+      url: 127.0.0.1
+      port: 6390
+      stream: pz:events
+
+Rasa calls `publish` synchronously inside the turn, so writes use a blocking
+client with a tight timeout (an XADD costs about 0.1 ms on loopback). If Redis
+cannot take the event the turn goes on and the loss is logged and counted:
+the same Redis holds the tracker, so the conversation itself is the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from rasa.core.brokers.broker import EventBroker
+from rasa.utils.endpoints import EndpointConfig
+
+from realtime.stream import DEFAULT_MAXLEN, DEFAULT_STREAM, encode
+
+logger = logging.getLogger(__name__)
+
+
+class RedisStreamBroker(EventBroker):
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str = DEFAULT_STREAM,
+        maxlen: int = DEFAULT_MAXLEN,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.maxlen = maxlen
+        self.failures = 0
+
+    @classmethod
+    async def from_endpoint_config(
+        cls, broker_config: EndpointConfig, event_loop: Any = None
+    ) -> RedisStreamBroker:
+        kwargs = broker_config.kwargs
+        client = redis.Redis(
+            host=broker_config.url or "127.0.0.1",
+            port=int(kwargs.get("port", 6379)),
+            db=int(kwargs.get("db", 0)),
+            username=kwargs.get("username"),
+            password=kwargs.get("password"),
+            socket_timeout=float(kwargs.get("socket_timeout", 0.5)),
+            socket_connect_timeout=float(kwargs.get("socket_timeout", 0.5)),
+        )
+        return cls(
+            client, kwargs.get("stream", DEFAULT_STREAM), int(kwargs.get("maxlen", DEFAULT_MAXLEN))
+        )
+
+    def publish(self, event: dict[str, Any]) -> None:
+        try:
+            self.client.xadd(self.stream, encode(event), maxlen=self.maxlen, approximate=True)
+        except (redis.RedisError, TypeError, ValueError) as exc:
+            self.failures += 1
+            logger.warning(
+                "event for sender %r not streamed (%s)", str(event.get("sender_id"))[:64], exc
+            )
+
+    def is_ready(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    async def close(self) -> None:
+        self.client.close()

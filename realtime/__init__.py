@@ -1,0 +1,1 @@
+"""The real-time path: the event stream, live features and online segment updates."""

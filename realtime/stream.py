@@ -1,0 +1,46 @@
+"""The event stream: Rasa's tracker events and CRM purchases, in one Redis stream.
+
+Entries have one field, `event`: the JSON of a Rasa event as an event broker
+sends it (with `sender_id`), or a purchase:
+    {"event": "purchase", "sender_id": ..., "timestamp": ..., "amount": ...,
+     "category": ..., "order_id": ...}
+The stream entry id is the event id the feature worker deduplicates on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+DEFAULT_STREAM = "pz:events"
+DEFAULT_MAXLEN = 1_000_000  # approximate trimming keeps memory bounded
+
+
+def purchase_event(
+    user_id: str,
+    amount: float,
+    category: str = "",
+    timestamp: float | None = None,
+    order_id: str = "",
+) -> dict[str, Any]:
+    return {
+        "event": "purchase",
+        "sender_id": user_id,
+        "timestamp": time.time() if timestamp is None else float(timestamp),
+        "amount": float(amount),
+        "category": category,
+        "order_id": order_id,
+    }
+
+
+def encode(event: dict[str, Any]) -> dict[str, str]:
+    return {"event": json.dumps(event, separators=(",", ":"))}
+
+
+async def publish_event(
+    client, event: dict[str, Any], stream: str = DEFAULT_STREAM, maxlen: int = DEFAULT_MAXLEN
+) -> str:
+    """XADD one event (redis.asyncio client); returns its stream entry id."""
+    entry_id = await client.xadd(stream, encode(event), maxlen=maxlen, approximate=True)
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id

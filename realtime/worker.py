@@ -1,0 +1,239 @@
+"""The feature worker: consumes events, keeps live features, re-assigns segments online.
+
+    python -m realtime.worker [--redis-url ...] [--consumer worker-1]
+
+Each batch: apply every event's live-feature update (idempotent by event id,
+one pipelined round trip), acknowledge the batch, then re-assign the segment
+of users whose features changed enough: after any purchase, and after new
+messages once `reassign_interval_s` has passed since their last assignment.
+The model is the one `segment publish` made active (its JSON assigner spec).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from actions.segment_keys import active_key
+from realtime.live import (
+    APPLY_SCRIPT,
+    as_features,
+    live_key,
+    script_args,
+    update_for,
+    update_payload,
+)
+from realtime.sources import EventSource, RedisStreamSource
+from realtime.stream import DEFAULT_STREAM
+from segmentation.assign import SegmentAssigner
+
+logger = logging.getLogger(__name__)
+APPLY_CHUNK = 100  # updates per script call
+
+
+@dataclass
+class Stats:
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    malformed: int = 0
+    reassigned: int = 0
+    segment_changes: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class ModelCache:
+    """The active published assigner, reloaded when the active version changes."""
+
+    def __init__(self, client, namespace: str, check_every_s: float = 5.0) -> None:
+        self.client, self.namespace, self.check_every_s = client, namespace, check_every_s
+        self.version: str | None = None
+        self.assigner: SegmentAssigner | None = None
+        self.personas: dict[str, str] = {}
+        self._checked = 0.0
+
+    async def get(self) -> tuple[str | None, SegmentAssigner | None]:
+        now = time.monotonic()
+        if now - self._checked >= self.check_every_s:
+            self._checked = now
+            version = await self.client.get(active_key(self.namespace))
+            version = version.decode() if version else None
+            if version != self.version:
+                await self._load(version)
+        return self.version, self.assigner
+
+    async def _load(self, version: str | None) -> None:
+        self.version, self.assigner, self.personas = version, None, {}
+        if not version:
+            return
+        raw = await self.client.get(f"{self.namespace}:seg:{version}:model")
+        try:
+            spec = json.loads(raw)
+            self.assigner = SegmentAssigner(spec)
+            self.personas = dict(spec.get("personas", {}))
+            logger.info("online assignment uses segment version %s", version)
+        except (TypeError, ValueError, KeyError) as exc:
+            logger.warning(
+                "segment version %s has no usable model (%s); online assignment "
+                "paused until the next publish",
+                version,
+                exc,
+            )
+
+
+class FeatureWorker:
+    def __init__(
+        self,
+        source: EventSource,
+        client,
+        namespace: str = "pz",
+        reassign_interval_s: float = 30.0,
+        live_ttl_s: int = 90 * 24 * 3600,
+    ) -> None:
+        self.source, self.client, self.namespace = source, client, namespace
+        self.reassign_interval_s = reassign_interval_s
+        self.live_ttl_s = live_ttl_s
+        self.models = ModelCache(client, namespace)
+        self.stats = Stats()
+        self._sha: str | None = None
+        self.dead_letters = f"{namespace}:events:dead"
+
+    async def process(self, entries) -> None:
+        """Apply one batch, ack it, then re-assign the users it touched."""
+        if self._sha is None:  # EVALSHA inside a pipeline cannot fall back to EVAL
+            self._sha = await self.client.script_load(APPLY_SCRIPT)
+        touched: dict[str, str] = {}
+        keys: list[str] = []
+        payloads: list[dict] = []
+        for event_id, event in entries:
+            update = update_for(event) if event is not None else None
+            if event is None:
+                self.stats.malformed += 1
+                await self.client.xadd(
+                    self.dead_letters,
+                    {"id": event_id, "reason": "not a JSON event"},
+                    maxlen=10_000,
+                    approximate=True,
+                )
+                continue
+            if update is None:
+                self.stats.skipped += 1
+                continue
+            key = live_key(self.namespace, update.user_id)
+            keys += [key, f"{key}:ids"]
+            payloads.append(update_payload(update, event_id))
+            if update.kind == "purchase" or touched.get(update.user_id) != "purchase":
+                touched[update.user_id] = update.kind
+        results: list[int] = []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for start in range(0, len(payloads), APPLY_CHUNK):
+                pipe.evalsha(
+                    self._sha,
+                    len(keys[2 * start : 2 * (start + APPLY_CHUNK)]),
+                    *keys[2 * start : 2 * (start + APPLY_CHUNK)],
+                    *script_args(payloads[start : start + APPLY_CHUNK], self.live_ttl_s),
+                )
+            for chunk in await pipe.execute() if payloads else []:
+                results += chunk
+        applied = sum(1 for r in results if r == 1)
+        self.stats.applied += applied
+        self.stats.duplicates += len(results) - applied
+        await self.source.ack([eid for eid, _ in entries])
+        await self.reassign(touched)
+
+    async def reassign(self, touched: dict[str, str]) -> None:
+        version, assigner = await self.models.get()
+        if assigner is None or not touched:
+            return
+        users = list(touched)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.hgetall(live_key(self.namespace, user))
+            lives = await pipe.execute()
+        now = time.time()
+        due: list[tuple[str, dict[str, str], dict]] = []
+        for user, raw in zip(users, lives, strict=True):
+            live = {k.decode(): v.decode() for k, v in raw.items()}
+            last = float(live.get("segment_at") or 0)
+            if touched[user] == "purchase" or now - last >= self.reassign_interval_s:
+                due.append((user, live, as_features(live, now)))
+        segments = assigner.predict_many([features for _, _, features in due])
+        async with self.client.pipeline(transaction=False) as pipe:
+            for (user, live, features), segment in zip(due, segments, strict=True):
+                self.stats.reassigned += 1
+                key = live_key(self.namespace, user)
+                if segment == live.get("segment") and version == live.get("segment_version"):
+                    pipe.hset(key, "segment_at", f"{now:.3f}")
+                    continue
+                trigger = touched[user]
+                self.stats.segment_changes += 1
+                self.stats.reasons[trigger] = self.stats.reasons.get(trigger, 0) + 1
+                pipe.hset(
+                    key,
+                    mapping={
+                        "segment": segment,
+                        "persona": self.models.personas.get(segment, "default"),
+                        "segment_version": version or "",
+                        "segment_reason": (
+                            f"{trigger}: {live.get('segment') or 'none'} -> {segment} "
+                            f"(purchases={features['frequency']:.0f}, "
+                            f"spend={features['monetary']:.2f}, "
+                            f"messages={float(live.get('messages') or 0):.0f})"
+                        ),
+                        "segment_at": f"{now:.3f}",
+                    },
+                )
+            await pipe.execute()
+
+    async def run(self, stop: asyncio.Event, batch: int = 500, block_ms: int = 1000) -> None:
+        while not stop.is_set():
+            try:
+                entries = await self.source.read(batch, block_ms)
+                if entries:
+                    await self.process(entries)
+            except (aioredis.RedisError, OSError) as exc:
+                logger.warning("feature worker: Redis unavailable (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1)
+
+
+async def _main(args) -> int:
+    client = aioredis.Redis.from_url(args.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    source = RedisStreamSource(client, args.stream, args.group, args.consumer)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, args.namespace, args.reassign_interval)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    logger.info("feature worker %s consuming %s (group %s)", args.consumer, args.stream, args.group)
+    await worker.run(stop)
+    logger.info("feature worker stopped: %s", worker.stats)
+    await client.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("PZ_REDIS_URL", "redis://127.0.0.1:6390/0")
+    )
+    parser.add_argument("--stream", default=DEFAULT_STREAM)
+    parser.add_argument("--group", default="features")
+    parser.add_argument("--consumer", default="worker-1")
+    parser.add_argument("--namespace", default="pz")
+    parser.add_argument("--reassign-interval", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

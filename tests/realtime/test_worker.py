@@ -1,0 +1,274 @@
+"""The feature worker against a real Redis: exact counts, replay after a crash, online segments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from actions.personalization import SOURCE_LIVE, resolve_profile
+from actions.store import ProfileStore
+from rasa_ext.broker import RedisStreamBroker
+from realtime.sources import KafkaSource, RedisStreamSource
+from realtime.stream import encode, purchase_event
+from realtime.worker import FeatureWorker
+from segmentation.publish import Keys, publish
+from segmentation.train import train
+
+BERLIN_MORNING = dt.datetime(2026, 1, 5, 7, 30, tzinfo=dt.UTC).timestamp()  # 08:30 local
+BERLIN_EVENING = dt.datetime(2026, 1, 5, 19, 0, tzinfo=dt.UTC).timestamp()  # 20:00 local
+
+
+def message(user, ts, intent="ask_deals", text="any deals?", channel="rest", device="mobile"):
+    return {
+        "event": "user",
+        "sender_id": user,
+        "timestamp": ts,
+        "text": text,
+        "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "entities": []},
+        "input_channel": channel,
+        "metadata": {"timezone": "Europe/Berlin", "device": device, "region": "DE"},
+    }
+
+
+@pytest.fixture
+async def env(redis_url):
+    ns = f"w{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(redis_url)
+    stream = f"{ns}:events"
+    yield client, ns, stream
+    async for key in client.scan_iter(match=f"{ns}:*"):
+        await client.unlink(key)
+    await client.close()
+
+
+async def add(client, stream, *events):
+    for event in events:
+        await client.xadd(stream, encode(event))
+
+
+async def drain(worker, source):
+    while entries := await source.read(100, 50):
+        await worker.process(entries)
+
+
+async def live(client, ns, user):
+    return {k.decode(): v.decode() for k, v in (await client.hgetall(f"{ns}:live:{user}")).items()}
+
+
+async def test_live_features_are_exact(env):
+    client, ns, stream = env
+    await add(
+        client,
+        stream,
+        {"event": "session_started", "sender_id": "ann", "timestamp": BERLIN_MORNING},
+        message("ann", BERLIN_MORNING, "ask_deals", "great deals, love it"),
+        message("ann", BERLIN_EVENING, "ask_specs", "terrible battery", "slack", "desktop"),
+        purchase_event("ann", 100.0, "laptops", timestamp=BERLIN_EVENING),
+        purchase_event("ann", 50.0, "headphones", timestamp=BERLIN_MORNING),
+    )  # older: late
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns)
+    await drain(worker, source)
+
+    ann = await live(client, ns, "ann")
+    assert (ann["messages"], ann["sessions"], ann["purchases"]) == ("2", "1", "2")
+    assert ann["daypart_morning"] == "1" and ann["daypart_evening"] == "1"
+    assert ann["intent_deals"] == "1" and ann["intent_specs"] == "1"
+    assert ann["channel_web"] == "1" and ann["channel_other"] == "1"
+    assert ann["device_mobile"] == "1" and ann["device_other"] == "1"
+    assert float(ann["monetary"]) == 150.0
+    assert float(ann["first_purchase"]) == BERLIN_MORNING  # out-of-order event handled
+    assert float(ann["last_purchase"]) == BERLIN_EVENING
+    assert float(ann["last_seen"]) == BERLIN_EVENING
+    assert -1 < float(ann["sentiment_ema"]) < 1 and ann["region"] == "DE"
+    assert worker.stats.applied == 5 and worker.stats.duplicates == 0
+
+
+async def test_crash_after_apply_before_ack_replays_without_double_counting(env):
+    client, ns, stream = env
+    await add(
+        client,
+        stream,
+        *[message("bob", BERLIN_MORNING + i) for i in range(10)],
+        purchase_event("bob", 20.0, timestamp=BERLIN_MORNING),
+    )
+    source = RedisStreamSource(client, stream, consumer="w1")
+    await source.ensure_group()
+    crashed = FeatureWorker(source, client, ns)
+
+    async def no_ack(ids):  # the process dies between applying and acknowledging
+        raise SystemExit("killed")
+
+    source.ack = no_ack
+    with pytest.raises(SystemExit):
+        await crashed.process(await source.read(100, 50))
+    assert (await client.xpending(stream, "features"))["pending"] == 11
+
+    restarted_source = RedisStreamSource(client, stream, consumer="w1")
+    restarted = FeatureWorker(restarted_source, client, ns)
+    await drain(restarted, restarted_source)
+
+    bob = await live(client, ns, "bob")
+    assert bob["messages"] == "10" and bob["purchases"] == "1" and float(bob["monetary"]) == 20
+    assert restarted.stats.duplicates == 11 and restarted.stats.applied == 0
+    assert (await client.xpending(stream, "features"))["pending"] == 0
+
+
+async def test_crash_before_apply_replays_and_counts_once(env):
+    client, ns, stream = env
+    await add(client, stream, *[message("cat", BERLIN_MORNING + i) for i in range(4)])
+    source = RedisStreamSource(client, stream, consumer="w1")
+    await source.ensure_group()
+    await source.read(100, 50)  # delivered, then the worker died before doing anything
+    again = RedisStreamSource(client, stream, consumer="w1")
+    worker = FeatureWorker(again, client, ns)
+    await drain(worker, again)
+    assert (await live(client, ns, "cat"))["messages"] == "4"
+
+
+async def test_abandoned_entries_of_a_dead_consumer_are_taken_over(env):
+    client, ns, stream = env
+    await add(client, stream, *[message("dan", BERLIN_MORNING + i) for i in range(3)])
+    dead = RedisStreamSource(client, stream, consumer="dead")
+    await dead.ensure_group()
+    await dead.read(100, 50)
+    other = RedisStreamSource(client, stream, consumer="w2", claim_idle_ms=0)
+    worker = FeatureWorker(other, client, ns)
+    await drain(worker, other)
+    assert (await live(client, ns, "dan"))["messages"] == "3"
+
+
+async def test_bad_events_are_skipped_safely(env):
+    client, ns, stream = env
+    await client.xadd(stream, {"event": "{not json"})
+    await client.xadd(stream, {"other": "field"})
+    await add(
+        client,
+        stream,
+        {"event": "user", "sender_id": None, "timestamp": 1.0},
+        {"event": "purchase", "sender_id": "eve", "amount": -5, "timestamp": 1.0},
+        {"event": "purchase", "sender_id": "eve", "amount": "NaN", "timestamp": 1.0},
+        {"event": "bot", "sender_id": "eve", "timestamp": 1.0},
+        message("never_seen_user", "not-a-time"),
+    )
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns)
+    await drain(worker, source)
+    assert worker.stats.malformed == 2 and worker.stats.skipped == 4 and worker.stats.applied == 1
+    assert await client.xlen(f"{ns}:events:dead") == 2
+    assert (await live(client, ns, "never_seen_user"))["messages"] == "1"
+    assert not await client.exists(f"{ns}:live:eve")
+    assert (await client.xpending(stream, "features"))["pending"] == 0
+
+
+async def test_a_purchase_moves_the_user_to_a_new_segment_and_the_next_turn_sees_it(
+    env, redis_url, planted
+):
+    client, ns, stream = env
+    features, _ = planted
+    result = train(features, "kmeans", 5, random_state=0)
+    publish(
+        redis.Redis.from_url(redis_url),
+        result.assignments["user_id"].tolist(),
+        result.assignments["segment"].tolist(),
+        {"segments": result.meta["segments"]},
+        result.spec,
+        Keys(ns),
+    )
+    store = ProfileStore.from_url(redis_url, timeout=0.5, namespace=ns)
+    before = await resolve_profile(store, "fay")
+    assert before.persona == "default"
+
+    await add(client, stream, message("fay", BERLIN_MORNING, "ask_recommendation", "hi"))
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns, reassign_interval_s=3600)
+    await drain(worker, source)
+    first = await live(client, ns, "fay")
+    assert first["segment"] in result.spec["segments"]
+
+    await add(
+        client,
+        stream,
+        *[
+            purchase_event("fay", 1800.0 + i, "laptops", timestamp=BERLIN_MORNING + i)
+            for i in range(12)
+        ],
+    )
+    await drain(worker, source)
+    after = await live(client, ns, "fay")
+    assert after["segment_reason"].startswith("purchase: ")
+    assert after["persona"] == result.spec["personas"][after["segment"]]
+    resolved = await resolve_profile(store, "fay")
+    assert (resolved.source, resolved.persona) == (SOURCE_LIVE, after["persona"])
+    assert after["segment"] != first["segment"]
+    await store.close()
+
+
+def test_rasa_broker_streams_events_and_survives_redis_down(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    stream = f"b{uuid.uuid4().hex[:8]}:events"
+    broker = RedisStreamBroker(client, stream)
+    broker.publish({"event": "user", "sender_id": "gus", "text": "hi"})
+    ((_, fields),) = client.xrange(stream)
+    assert json.loads(fields[b"event"])["sender_id"] == "gus"
+    client.delete(stream)
+
+    down = RedisStreamBroker(redis.Redis(port=1, socket_connect_timeout=0.1), stream)
+    down.publish({"event": "user", "sender_id": "gus"})  # no exception: the turn goes on
+    assert down.failures == 1 and down.is_ready() is False
+
+
+class FakeKafkaMessage:
+    def __init__(self, offset, value):
+        self._offset, self._value = offset, value
+
+    def error(self):
+        return None
+
+    def topic(self):
+        return "pz_events"
+
+    def partition(self):
+        return 0
+
+    def offset(self):
+        return self._offset
+
+    def value(self):
+        return self._value
+
+
+class FakeConsumer:
+    """Stands in for confluent_kafka.Consumer: no Kafka server can run on this machine."""
+
+    def __init__(self, messages):
+        self.messages, self.committed = messages, []
+
+    def consume(self, count, timeout):
+        batch, self.messages = self.messages[:count], self.messages[count:]
+        return batch
+
+    def commit(self, message, asynchronous):
+        self.committed.append(message.offset())
+
+
+async def test_kafka_source_feeds_the_same_worker(env):
+    client, ns, _ = env
+    events = [message("hal", BERLIN_MORNING + i) for i in range(3)]
+    consumer = FakeConsumer(
+        [FakeKafkaMessage(i, json.dumps(e).encode()) for i, e in enumerate(events)]
+        + [FakeKafkaMessage(3, b"{bad")]
+    )
+    source = KafkaSource(consumer)
+    worker = FeatureWorker(source, client, ns)
+    await drain(worker, source)
+    assert (await live(client, ns, "hal"))["messages"] == "3"
+    assert consumer.committed == [0, 1, 2, 3] and worker.stats.malformed == 1
