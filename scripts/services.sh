@@ -39,9 +39,16 @@ start)
       >"$logs/actions.log" 2>&1 < /dev/null &
     echo $! > "$run/actions.pid"
   fi
+  credentials=credentials.yml
+  if [[ -n ${SLACK_TOKEN:-} && -n ${SLACK_SIGNING_SECRET:-} ]]; then
+    credentials=$run/credentials.yml
+    { cat credentials.yml; printf '\nslack:\n  slack_token: "${SLACK_TOKEN}"\n'
+      printf '  slack_signing_secret: "${SLACK_SIGNING_SECRET}"\n'; } > "$credentials"
+    echo "Slack channel enabled (/webhooks/slack/webhook)"
+  fi
   if ! alive rasa; then
     setsid .venv/bin/rasa run --interface 127.0.0.1 --port "$rasa_port" --model models \
-      --endpoints "$endpoints" --credentials credentials.yml \
+      --endpoints "$endpoints" --credentials "$credentials" \
       >"$logs/rasa.log" 2>&1 < /dev/null &
     echo $! > "$run/rasa.pid"
   fi

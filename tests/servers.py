@@ -170,7 +170,7 @@ def write_endpoints(path: Path, actions_port: int, redis_port: int) -> Path:
     return path
 
 
-def rasa_server(port: int, endpoints: Path) -> Service:
+def rasa_server(port: int, endpoints: Path, credentials: Path | None = None) -> Service:
     return Service(
         "rasa",
         [
@@ -185,7 +185,7 @@ def rasa_server(port: int, endpoints: Path) -> Service:
             "--endpoints",
             str(endpoints),
             "--credentials",
-            str(ROOT / "credentials.yml"),
+            str(credentials or ROOT / "credentials.yml"),
         ],
         f"http://127.0.0.1:{port}/webhooks/rest/",
         rasa_env(),

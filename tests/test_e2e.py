@@ -6,7 +6,11 @@ TensorFlow), seeds the demo users, then talks to the assistant like a client.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,12 +31,14 @@ from tests.servers import (
 )
 
 pytestmark = pytest.mark.e2e
+SLACK_SECRET = secrets.token_hex(16)  # generated per run: no secret lives in the repo
 MODEL = ROOT / "models" / "voltmart.tar.gz"
 
 
 class Stack:
     def __init__(self, rasa_port: int, redis_server: RedisServer) -> None:
         self.url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
+        self.slack_url = f"http://127.0.0.1:{rasa_port}/webhooks/slack/webhook"
         self.redis = redis.Redis.from_url(redis_server.url, decode_responses=True)
         self.redis_url = redis_server.url
 
@@ -59,8 +65,13 @@ def stack() -> Iterator[Stack]:
     redis_server = RedisServer("e2e").start()
     actions_port, rasa_port = free_port(), free_port()
     endpoints = write_endpoints(VAR / "e2e-endpoints.yml", actions_port, redis_server.port)
+    credentials = VAR / "e2e-credentials.yml"  # the real file plus Slack with test secrets
+    credentials.write_text(
+        (ROOT / "credentials.yml").read_text() + "\nslack:\n"
+        f"  slack_token: xoxb-test\n  slack_signing_secret: {SLACK_SECRET}\n"
+    )
     actions = action_server(actions_port, redis_server.url).start(timeout=90)
-    rasa = rasa_server(rasa_port, endpoints)
+    rasa = rasa_server(rasa_port, endpoints, credentials)
     try:
         rasa.start(timeout=240)
         client = Stack(rasa_port, redis_server)
@@ -251,3 +262,34 @@ async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, pl
     if live["segment"] == enthusiast["id"]:
         assert after.startswith("Discounted headphones with their key specs")
     await client.close()
+
+
+def slack_post(stack: Stack, body: bytes, secret: str, timestamp: int | None = None):
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return requests.post(
+        stack.slack_url,
+        data=body,
+        timeout=30,
+        headers={
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": f"v0={digest}",
+        },
+    )
+
+
+def test_slack_accepts_a_correctly_signed_event_and_rejects_bad_signatures(stack: Stack):
+    body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "x"}).encode()
+
+    good = slack_post(stack, body, SLACK_SECRET)
+    wrong_secret = slack_post(stack, body, "not-the-secret")
+    stale = slack_post(stack, body, SLACK_SECRET, timestamp=int(time.time()) - 3600)
+    unsigned = requests.post(
+        stack.slack_url, data=body, timeout=30, headers={"Content-Type": "application/json"}
+    )
+
+    assert good.status_code == 200 and good.json() == "c-123"
+    for rejected in (wrong_secret, stale, unsigned):
+        assert rejected.status_code == 400 and "X-Slack-Signature" in rejected.text
+    assert stack.say("after_slack", "hi")  # the server keeps serving
