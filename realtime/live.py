@@ -17,12 +17,13 @@ Updates are applied by a Lua script that first records each stream entry id in
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import ujson
 
 from actions.segment_keys import live_key  # noqa: F401  (re-exported for the worker)
 from segmentation.features import DAYPARTS, INTENT_GROUPS, WEB_CHANNELS
@@ -213,4 +214,4 @@ def update_payload(update: Update, entry_id: str) -> dict[str, Any]:
 
 
 def script_args(payloads: list[dict[str, Any]], live_ttl_s: int) -> list:
-    return [IDS_TTL_S, live_ttl_s, SENTIMENT_ALPHA, json.dumps(payloads, separators=(",", ":"))]
+    return [IDS_TTL_S, live_ttl_s, SENTIMENT_ALPHA, ujson.dumps(payloads)]

@@ -9,10 +9,10 @@ group's pending list, Kafka through uncommitted offsets.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, Protocol
 
+import ujson as json  # 2-3x faster than the standard library on small events
 from redis.exceptions import ResponseError
 
 logger = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -104,6 +105,9 @@ class FeatureWorker:
         self.models = ModelCache(client, namespace)
         self.stats = Stats()
         self._sha: str | None = None
+        # When this worker last assigned each user: skips a Redis read for users who are
+        # not due yet (bounded; forgetting a user only costs one extra read).
+        self._assigned_at: OrderedDict[str, float] = OrderedDict()
         self.dead_letters = f"{namespace}:events:dead"
 
     async def process(self, entries) -> None:
@@ -149,26 +153,40 @@ class FeatureWorker:
         await self.source.ack([eid for eid, _ in entries])
         await self.reassign(touched)
 
+    def _remember(self, user: str, at: float) -> None:
+        self._assigned_at[user] = at
+        self._assigned_at.move_to_end(user)
+        if len(self._assigned_at) > 200_000:
+            self._assigned_at.popitem(last=False)
+
     async def reassign(self, touched: dict[str, str]) -> None:
         version, assigner = await self.models.get()
         if assigner is None or not touched:
             return
-        users = list(touched)
+        now = time.time()
+        users = [
+            u
+            for u, trigger in touched.items()
+            if trigger == "purchase"
+            or now - self._assigned_at.get(u, 0.0) >= self.reassign_interval_s
+        ]
         async with self.client.pipeline(transaction=False) as pipe:
             for user in users:
                 pipe.hgetall(live_key(self.namespace, user))
             lives = await pipe.execute()
-        now = time.time()
         due: list[tuple[str, dict[str, str], dict]] = []
         for user, raw in zip(users, lives, strict=True):
             live = {k.decode(): v.decode() for k, v in raw.items()}
-            last = float(live.get("segment_at") or 0)
+            last = float(live.get("segment_at") or 0)  # another worker may have done it
             if touched[user] == "purchase" or now - last >= self.reassign_interval_s:
                 due.append((user, live, as_features(live, now)))
+            else:
+                self._remember(user, last)
         segments = assigner.predict_many([features for _, _, features in due])
         async with self.client.pipeline(transaction=False) as pipe:
             for (user, live, features), segment in zip(due, segments, strict=True):
                 self.stats.reassigned += 1
+                self._remember(user, now)
                 key = live_key(self.namespace, user)
                 if segment == live.get("segment") and version == live.get("segment_version"):
                     pipe.hset(key, "segment_at", f"{now:.3f}")
