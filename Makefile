@@ -6,6 +6,7 @@ REDIS_PORT ?= 6390
 TEST_REDIS_PORT ?= 6391
 ACTIONS_PORT ?= 5055
 RASA_PORT ?= 5005
+GATEWAY_PORT ?= 8080
 VENV := .venv
 RASA := $(VENV)/bin/rasa
 PY := $(VENV)/bin/python
@@ -26,12 +27,12 @@ help:  ## list the targets
 install:  ## install what is missing (venv from the lock file, redis-server)
 	@scripts/install.sh
 
-run: install  ## start Redis, train if needed, start both servers, seed demo users
+run: install  ## start Redis, train if needed, start the servers and worker, seed demo users
 	@scripts/redis.sh start dev $(REDIS_PORT)
 	@scripts/train.sh
-	@scripts/services.sh start $(ACTIONS_PORT) $(RASA_PORT) endpoints.yml
+	@scripts/services.sh start $(ACTIONS_PORT) $(RASA_PORT) endpoints.yml $(GATEWAY_PORT)
 	@$(MAKE) --no-print-directory seed-demo
-	@scripts/banner.sh $(RASA_PORT)
+	@scripts/banner.sh $(RASA_PORT) $(GATEWAY_PORT)
 
 stop:  ## stop what `make run` started
 	@scripts/services.sh stop

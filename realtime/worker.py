@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
-from actions.segment_keys import active_key
+from actions.segment_keys import active_key, bucket_key, bucket_of
 from realtime.live import (
     APPLY_SCRIPT,
     as_features,
@@ -159,6 +159,32 @@ class FeatureWorker:
         if len(self._assigned_at) > 200_000:
             self._assigned_at.popitem(last=False)
 
+    async def _without_known_segment(
+        self, users: list[str], touched: dict[str, str], version: str | None
+    ) -> list[str]:
+        """Chat alone re-segments only users nobody has segmented yet.
+
+        The worker's live counters start where the stream starts, so a few messages
+        say little about a user the batch segmentation or the CRM already placed:
+        for those, only a purchase (strong, fresh evidence) triggers re-assignment.
+        """
+        chat_only = [u for u in users if touched[u] != "purchase"]
+        if not chat_only:
+            return users
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user in chat_only:
+                pipe.hget(f"{self.namespace}:profile:{user}", "segment")
+                if version:
+                    pipe.hget(bucket_key(self.namespace, version, bucket_of(user)), user)
+            found = await pipe.execute()
+        per_user = 2 if version else 1
+        known = {
+            u for i, u in enumerate(chat_only) if any(found[i * per_user : (i + 1) * per_user])
+        }
+        for user in known:
+            self._remember(user, time.time() + 10 * self.reassign_interval_s)
+        return [u for u in users if u not in known]
+
     async def reassign(self, touched: dict[str, str]) -> None:
         version, assigner = await self.models.get()
         if assigner is None or not touched:
@@ -170,6 +196,7 @@ class FeatureWorker:
             if trigger == "purchase"
             or now - self._assigned_at.get(u, 0.0) >= self.reassign_interval_s
         ]
+        users = await self._without_known_segment(users, touched, version)
         async with self.client.pipeline(transaction=False) as pipe:
             for user in users:
                 pipe.hgetall(live_key(self.namespace, user))

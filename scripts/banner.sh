@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 port=${1:-5005}
+gateway=${2:-8080}
 cat <<MSG
 
-Voltmart assistant is running (Rasa on 127.0.0.1:$port, actions on :5055, Redis on :6390).
+Voltmart assistant is running:
+  web chat        http://127.0.0.1:$gateway/   (pick a persona, sign in, chat)
+  gateway API     http://127.0.0.1:$gateway/openapi.json   (auth, rate limits, metrics)
+  Rasa            127.0.0.1:$port (loopback only), actions :5055, Redis :6390, feature worker
 
-Ask the same question as two demo users in different segments:
+Ask the same question as two demo users in different segments (straight to Rasa):
   curl -s localhost:$port/webhooks/rest/webhook -H 'Content-Type: application/json' \\
        -d '{"sender": "user_bargain", "message": "can you recommend a phone?"}'
   curl -s localhost:$port/webhooks/rest/webhook -H 'Content-Type: application/json' \\
        -d '{"sender": "user_enthusiast", "message": "can you recommend a phone?"}'
+
+Through the gateway (a demo token; the sender is the token's subject):
+  TOKEN=\$(curl -s localhost:$gateway/demo/login -H 'Content-Type: application/json' \\
+          -d '{"persona": "tech_enthusiast"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s localhost:$gateway/v1/chat -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Content-Type: application/json' -d '{"message": "any deals on laptops?"}'
 
 Demo users: user_frequent, user_bargain, user_enthusiast, user_casual, user_newcomer
 (any other sender id gets the default persona).

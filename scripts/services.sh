@@ -4,10 +4,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cmd=${1:?usage: services.sh start|stop ACTIONS_PORT RASA_PORT [ENDPOINTS]}
+cmd=${1:?usage: services.sh start|stop ACTIONS_PORT RASA_PORT [ENDPOINTS] [GATEWAY_PORT]}
 actions_port=${2:-5055}
 rasa_port=${3:-5005}
 endpoints=${4:-endpoints.yml}
+gateway_port=${5:-8080}
 run=var/run; logs=var/log
 mkdir -p "$run" "$logs"
 
@@ -63,8 +64,17 @@ start)
   echo "feature worker consuming the event stream"
   wait_http rasa "http://127.0.0.1:$rasa_port/webhooks/rest/" 180
   echo "rasa server up on 127.0.0.1:$rasa_port"
+  if ! alive gateway; then
+    PZ_RASA_URL="http://127.0.0.1:$rasa_port" PZ_GATEWAY_DEMO_LOGIN=${PZ_GATEWAY_DEMO_LOGIN:-1} \
+      setsid .venv/bin/python -m gateway --port "$gateway_port" \
+      >"$logs/gateway.log" 2>&1 < /dev/null &
+    echo $! > "$run/gateway.pid"
+  fi
+  wait_http gateway "http://127.0.0.1:$gateway_port/health" 30
+  echo "gateway up on 127.0.0.1:$gateway_port (web chat: http://127.0.0.1:$gateway_port/)"
   ;;
 stop)
+  stop_one gateway
   stop_one rasa
   stop_one actions
   stop_one worker

@@ -11,6 +11,7 @@ RASA=.venv/bin/rasa
 results=var/test-results
 mkdir -p "$results"
 
+scripts/install_browser.sh || exit 1  # Debian chromium + playwright-core for the web-chat test
 scripts/redis.sh start test "$TEST_REDIS_PORT" || exit 1
 trap 'scripts/redis.sh stop test "$TEST_REDIS_PORT" >/dev/null' EXIT
 

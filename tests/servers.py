@@ -190,3 +190,29 @@ def rasa_server(port: int, endpoints: Path, credentials: Path | None = None) -> 
         f"http://127.0.0.1:{port}/webhooks/rest/",
         rasa_env(),
     )
+
+
+def gateway_server(
+    port: int, rasa_port: int, redis_url: str, secrets_dir: Path, **env: str
+) -> Service:
+    """The real gateway in front of a real Rasa server, with demo login on."""
+    environment = rasa_env() | {
+        "PZ_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "PZ_REDIS_URL": redis_url,
+        "PZ_GATEWAY_DEMO_LOGIN": "1",
+        **env,
+    }
+    return Service(
+        "gateway",
+        [
+            str(VENV_BIN / "python"),
+            "-m",
+            "gateway",
+            "--port",
+            str(port),
+            "--secrets-dir",
+            str(secrets_dir),
+        ],
+        f"http://127.0.0.1:{port}/health",
+        environment,
+    )

@@ -272,3 +272,40 @@ async def test_kafka_source_feeds_the_same_worker(env):
     await drain(worker, source)
     assert (await live(client, ns, "hal"))["messages"] == "3"
     assert consumer.committed == [0, 1, 2, 3] and worker.stats.malformed == 1
+
+
+async def test_chat_alone_does_not_override_a_known_segment_but_a_purchase_does(
+    env, redis_url, planted
+):
+    client, ns, stream = env
+    features, _ = planted
+    result = train(features, "kmeans", 5, random_state=0)
+    publish(
+        redis.Redis.from_url(redis_url),
+        ["known"],
+        [result.spec["segments"][0]],
+        {"segments": result.meta["segments"]},
+        result.spec,
+        Keys(ns),
+    )
+    await client.hset(f"{ns}:profile:profiled", mapping={"segment": "tech_enthusiast"})
+    await add(
+        client,
+        stream,
+        *[
+            message(u, BERLIN_MORNING + i)
+            for u in ("known", "profiled", "stranger")
+            for i in range(3)
+        ],
+    )
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns, reassign_interval_s=0)
+    await drain(worker, source)
+    assert "segment" not in await live(client, ns, "known")
+    assert "segment" not in await live(client, ns, "profiled")
+    assert "segment" in await live(client, ns, "stranger")
+
+    await add(client, stream, purchase_event("profiled", 999.0, timestamp=BERLIN_MORNING))
+    await drain(worker, source)
+    assert (await live(client, ns, "profiled"))["segment_reason"].startswith("purchase: ")

@@ -1,0 +1,198 @@
+"""Request bodies: bounded reads and strict schemas, so bad input stops at the door.
+
+The limits here are also what gateway/openapi.py publishes, so the document and the
+server cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from actions.personas import PERSONAS
+from gateway.errors import ApiError
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+PRINTABLE = r"^[^\u0000-\u001f\u007f]+$"  # Python re and ECMA regex read it the same way
+NON_BLANK = r"\S"
+MAX_ID_CHARS = 128
+MAX_CATEGORY_CHARS = 64
+MAX_AMOUNT = 1_000_000_000
+MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01
+_PRINTABLE = re.compile(PRINTABLE)
+_NON_BLANK = re.compile(NON_BLANK)
+
+
+def require_content_type(request: web.Request, allowed: tuple[str, ...]) -> str:
+    """The body's media type if it is one of ``allowed`` (UTF-8 only), else 415."""
+    charset = (request.charset or "utf-8").lower()
+    if request.content_type not in allowed or charset not in ("utf-8", "utf8"):
+        raise ApiError(415, f"send the body as {' or '.join(allowed)} (UTF-8)")
+    return request.content_type
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body, refusing (413) as soon as it passes ``max_bytes``."""
+    too_large = ApiError(413, f"request body is larger than {max_bytes} bytes")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ApiError(400, "request body is not valid UTF-8") from None
+    except (ValueError, RecursionError):
+        raise ApiError(400, "request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return payload
+
+
+def check_fields(payload: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]):
+    unknown = sorted(set(payload) - set(allowed))
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0][:40]!r}; allowed: {', '.join(allowed)}")
+    for name in required:
+        if name not in payload:
+            raise ApiError(400, f"'{name}' is required")
+
+
+def _string(payload: dict[str, Any], name: str, max_chars: int, printable: bool = True) -> str:
+    value = payload.get(name, "")
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string")
+    if len(value) > max_chars:
+        raise ApiError(400, f"'{name}' is longer than {max_chars} characters")
+    if printable and value and not _PRINTABLE.match(value):
+        raise ApiError(400, f"'{name}' must not contain control characters")
+    return value
+
+
+def _number(payload: dict[str, Any], name: str, low: float, high: float, low_open: bool) -> float:
+    value = payload[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ApiError(400, f"'{name}' must be a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number > high or number < low or (low_open and number == low):
+        bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
+        raise ApiError(400, f"'{name}' must be {bound} and at most {high:g}")
+    return number
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    message: str
+    sender: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+CHAT_FIELDS = ("message", "sender", "metadata")
+
+
+def parse_chat(payload: dict[str, Any], max_message_chars: int) -> ChatRequest:
+    check_fields(payload, CHAT_FIELDS, ("message",))
+    message = payload["message"]
+    if not isinstance(message, str):
+        raise ApiError(400, "'message' must be a string")
+    if not _NON_BLANK.search(message):
+        raise ApiError(400, "'message' must not be empty")
+    if len(message) > max_message_chars:
+        raise ApiError(413, f"'message' is longer than {max_message_chars} characters")
+    sender = payload.get("sender")
+    if sender is not None and not isinstance(sender, str):
+        raise ApiError(400, "'sender' must be a string")
+    metadata = payload.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ApiError(400, "'metadata' must be a JSON object")
+    return ChatRequest(message, sender, metadata)
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    user_id: str
+    amount: float
+    category: str = ""
+    timestamp: float | None = None
+    order_id: str = ""
+
+
+PURCHASE_FIELDS = ("user_id", "amount", "category", "timestamp", "order_id")
+
+
+def parse_purchase(payload: dict[str, Any]) -> PurchaseRequest:
+    check_fields(payload, PURCHASE_FIELDS, ("user_id", "amount"))
+    user_id = _string(payload, "user_id", MAX_ID_CHARS)
+    if not user_id:
+        raise ApiError(400, "'user_id' must not be empty")
+    timestamp = None
+    if "timestamp" in payload:
+        timestamp = _number(payload, "timestamp", 0, MAX_TIMESTAMP, low_open=False)
+    return PurchaseRequest(
+        user_id=user_id,
+        amount=_number(payload, "amount", 0, MAX_AMOUNT, low_open=True),
+        category=_string(payload, "category", MAX_CATEGORY_CHARS),
+        timestamp=timestamp,
+        order_id=_string(payload, "order_id", MAX_ID_CHARS),
+    )
+
+
+def parse_login(payload: dict[str, Any]) -> str:
+    check_fields(payload, ("persona",), ("persona",))
+    persona = payload["persona"]
+    if not isinstance(persona, str) or persona not in PERSONAS:
+        raise ApiError(400, f"'persona' must be one of: {', '.join(PERSONAS)}")
+    return persona
+
+
+TOKEN_FIELDS = ("grant_type", "client_id", "client_secret", "scope")
+
+
+def parse_token_request(raw: bytes, media_type: str) -> dict[str, str]:
+    """Token request parameters from a form or JSON body; 400 (OAuth2 shape) when unreadable."""
+
+    def invalid(message: str) -> ApiError:
+        return ApiError(400, message, {"Cache-Control": "no-store"}, code="invalid_request")
+
+    if media_type == JSON:
+        try:
+            payload = parse_json_object(raw)
+        except ApiError as exc:
+            raise invalid(exc.message) from None
+        if not all(isinstance(v, str) for v in payload.values()):
+            raise invalid("every token request parameter must be a string")
+        return payload
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw), max_num_fields=8
+        )
+    except ValueError:  # includes UnicodeDecodeError
+        raise invalid("request body is not a valid UTF-8 form") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise invalid(f"parameter {name[:40]!r} is given more than once")
+        fields[name] = value
+    return fields

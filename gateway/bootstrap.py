@@ -1,0 +1,67 @@
+"""First-run secrets for a development gateway, so none ever has to live in the repository.
+
+With no key configured, ``python -m gateway`` creates (once, mode 600) a random HS256
+secret and a demo CRM client under var/secrets/ and points the configuration at them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import MutableMapping
+from pathlib import Path
+
+from gateway.config import hash_secret
+
+KEY_VARIABLES = (
+    "PZ_JWT_SECRET",
+    "PZ_JWT_SECRET_FILE",
+    "PZ_JWT_PRIVATE_KEY_FILE",
+    "PZ_JWT_PUBLIC_KEY_FILES",
+)
+DEMO_CLIENT = "crm-demo"
+
+
+def _write_private(path: Path, text: str) -> bool:
+    """Create ``path`` with mode 600 unless it exists; True if it was created."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return True
+
+
+def ensure_dev_secrets(env: MutableMapping[str, str], secrets_dir: Path) -> list[str]:
+    """Fill in PZ_JWT_SECRET_FILE and PZ_GATEWAY_CLIENTS_FILE when no key is configured.
+
+    Returns lines telling the operator what was created or reused (secrets are never printed).
+    """
+    if any(env.get(name, "").strip() for name in KEY_VARIABLES):
+        return []
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    notes = []
+    secret_file = secrets_dir / "jwt_secret"
+    created = _write_private(secret_file, secrets.token_urlsafe(48) + "\n")
+    notes.append(f"{'created' if created else 'using'} HS256 signing secret {secret_file}")
+    env["PZ_JWT_SECRET_FILE"] = str(secret_file)
+    if not env.get("PZ_GATEWAY_CLIENTS_FILE", "").strip():
+        clients_file = secrets_dir / "clients.json"
+        client_secret_file = secrets_dir / f"{DEMO_CLIENT}.secret"
+        if not clients_file.exists():
+            client_secret = secrets.token_urlsafe(32)
+            _write_private(client_secret_file, client_secret + "\n")
+            clients = {
+                DEMO_CLIENT: {"secret_sha256": hash_secret(client_secret), "scopes": ["ingest"]}
+            }
+            _write_private(clients_file, json.dumps(clients, indent=2) + "\n")
+            notes.append(f"created demo CRM client {DEMO_CLIENT!r} in {clients_file}")
+        notes.append(
+            f"CRM client {DEMO_CLIENT!r} (scope ingest): its secret is in {client_secret_file}"
+        )
+        env["PZ_GATEWAY_CLIENTS_FILE"] = str(clients_file)
+    return notes

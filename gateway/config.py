@@ -1,0 +1,305 @@
+"""Gateway settings: one frozen dataclass, read from the environment and checked at start-up.
+
+Every problem is a one-line ConfigError naming the variable, so a bad deployment fails
+before it listens instead of on the first request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCOPES = ("chat", "ingest")
+ALGORITHMS = ("HS256", "RS256")
+MIN_SECRET_BYTES = 32
+MIN_RSA_BITS = 2048
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Client:
+    """A server-to-server caller allowed to use the client-credentials grant."""
+
+    client_id: str
+    secret_sha256: str  # hex digest; the secret itself is never stored
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` requests in any ``window`` seconds."""
+
+    limit: int
+    window: float
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.window:g}"
+
+
+DEFAULT_USER_RATE = RateLimit(30, 10)
+DEFAULT_ADDRESS_RATE = RateLimit(120, 10)
+DEFAULT_INGEST_RATE = RateLimit(1000, 10)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    jwt_algorithm: str = "HS256"
+    jwt_secret: bytes | None = None  # HS256
+    jwt_private_key: rsa.RSAPrivateKey | None = None  # RS256 signing (optional)
+    jwt_public_keys: tuple[rsa.RSAPublicKey, ...] = ()  # RS256 verification
+    jwt_issuer: str = "voltmart-gateway"
+    jwt_audience: str = "voltmart-api"
+    token_ttl: int = 3600
+    jwt_leeway: int = 10
+    clients: Mapping[str, Client] = field(default_factory=dict)
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    redis_timeout: float = 0.25
+    namespace: str = "pz"
+    stream: str = "pz:events"
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout: float = 4.0
+    max_message_chars: int = 2000
+    max_body_bytes: int = 16 * 1024
+    user_rate: RateLimit = DEFAULT_USER_RATE
+    address_rate: RateLimit = DEFAULT_ADDRESS_RATE
+    ingest_rate: RateLimit = DEFAULT_INGEST_RATE
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    demo_login: bool = False
+    static_dir: Path = PACKAGE_DIR / "static"
+    ip_regions_file: Path = PACKAGE_DIR / "data" / "ip_regions.csv"
+
+    def __post_init__(self) -> None:
+        if self.jwt_algorithm not in ALGORITHMS:
+            raise ConfigError(f"PZ_JWT_ALGORITHM={self.jwt_algorithm!r} must be HS256 or RS256")
+        if self.jwt_algorithm == "HS256":
+            if not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"PZ_JWT_SECRET (or PZ_JWT_SECRET_FILE) must hold at least "
+                    f"{MIN_SECRET_BYTES} bytes for HS256"
+                )
+            if self.jwt_private_key or self.jwt_public_keys:
+                raise ConfigError("HS256 takes PZ_JWT_SECRET only; unset the PZ_JWT_*KEY* files")
+        else:
+            if self.jwt_secret:
+                raise ConfigError("RS256 takes key files; unset PZ_JWT_SECRET/PZ_JWT_SECRET_FILE")
+            if self.jwt_private_key is None and not self.jwt_public_keys:
+                raise ConfigError(
+                    "RS256 needs PZ_JWT_PRIVATE_KEY_FILE (to sign) or PZ_JWT_PUBLIC_KEY_FILES"
+                )
+            if self.jwt_private_key is not None and not self.jwt_public_keys:
+                object.__setattr__(self, "jwt_public_keys", (self.jwt_private_key.public_key(),))
+        if self.demo_login and not self.can_sign:
+            raise ConfigError("PZ_GATEWAY_DEMO_LOGIN needs a signing key (PZ_JWT_PRIVATE_KEY_FILE)")
+        for name, value in (
+            ("PZ_JWT_TTL_S", self.token_ttl),
+            ("PZ_GATEWAY_MAX_MESSAGE_CHARS", self.max_message_chars),
+            ("PZ_GATEWAY_MAX_BODY_BYTES", self.max_body_bytes),
+        ):
+            if value <= 0:
+                raise ConfigError(f"{name}={value} must be greater than zero")
+        for name, seconds in (
+            ("PZ_GATEWAY_RASA_TIMEOUT_S", self.rasa_timeout),
+            ("PZ_GATEWAY_REDIS_TIMEOUT_MS", self.redis_timeout),
+        ):
+            if not seconds > 0:
+                raise ConfigError(f"{name} must be greater than zero")
+        if self.jwt_leeway < 0:
+            raise ConfigError(f"PZ_JWT_LEEWAY_S={self.jwt_leeway} must not be negative")
+
+    @property
+    def can_sign(self) -> bool:
+        """False for a verifier-only RS256 deployment: no token endpoint, no demo login."""
+        return self.jwt_algorithm == "HS256" or self.jwt_private_key is not None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
+        """Read PZ_GATEWAY_*, PZ_JWT_*, PZ_REDIS_URL, PZ_RASA_URL and PZ_NAMESPACE."""
+        env = os.environ if env is None else env
+        get = _Reader(env)
+        secret = get.text("PZ_JWT_SECRET")
+        secret_file = get.text("PZ_JWT_SECRET_FILE")
+        if secret and secret_file:
+            raise ConfigError("set PZ_JWT_SECRET or PZ_JWT_SECRET_FILE, not both")
+        if secret_file:
+            secret = _read_file("PZ_JWT_SECRET_FILE", secret_file).decode().strip()
+        private_file = get.text("PZ_JWT_PRIVATE_KEY_FILE")
+        public_files = [p.strip() for p in get.text("PZ_JWT_PUBLIC_KEY_FILES").split(",")]
+        public_files = [p for p in public_files if p]
+        default_alg = "RS256" if private_file or public_files else "HS256"
+        namespace = get.text("PZ_NAMESPACE", "pz")
+        return cls(
+            jwt_algorithm=get.text("PZ_JWT_ALGORITHM", default_alg).upper(),
+            jwt_secret=secret.encode() if secret else None,
+            jwt_private_key=load_private_key(private_file) if private_file else None,
+            jwt_public_keys=tuple(load_public_key(p) for p in public_files),
+            jwt_issuer=get.text("PZ_JWT_ISSUER", cls.jwt_issuer),
+            jwt_audience=get.text("PZ_JWT_AUDIENCE", cls.jwt_audience),
+            token_ttl=get.integer("PZ_JWT_TTL_S", cls.token_ttl),
+            jwt_leeway=get.integer("PZ_JWT_LEEWAY_S", cls.jwt_leeway),
+            clients=load_clients(get.text("PZ_GATEWAY_CLIENTS_FILE")),
+            redis_url=get.text("PZ_REDIS_URL", cls.redis_url),
+            redis_timeout=get.integer("PZ_GATEWAY_REDIS_TIMEOUT_MS", 250) / 1000,
+            namespace=namespace,
+            stream=get.text("PZ_GATEWAY_STREAM", f"{namespace}:events"),
+            rasa_url=get.text("PZ_RASA_URL", cls.rasa_url).rstrip("/"),
+            rasa_timeout=get.seconds("PZ_GATEWAY_RASA_TIMEOUT_S", cls.rasa_timeout),
+            max_message_chars=get.integer("PZ_GATEWAY_MAX_MESSAGE_CHARS", cls.max_message_chars),
+            max_body_bytes=get.integer("PZ_GATEWAY_MAX_BODY_BYTES", cls.max_body_bytes),
+            user_rate=get.rate("PZ_GATEWAY_RATE_USER", cls.user_rate),
+            address_rate=get.rate("PZ_GATEWAY_RATE_ADDRESS", cls.address_rate),
+            ingest_rate=get.rate("PZ_GATEWAY_RATE_INGEST", cls.ingest_rate),
+            trusted_proxies=get.networks("PZ_GATEWAY_TRUSTED_PROXIES"),
+            demo_login=get.flag("PZ_GATEWAY_DEMO_LOGIN", False),
+            static_dir=Path(get.text("PZ_GATEWAY_STATIC_DIR", str(cls.static_dir))),
+            ip_regions_file=Path(get.text("PZ_GATEWAY_IP_REGIONS_FILE", str(cls.ip_regions_file))),
+        )
+
+
+class _Reader:
+    """Typed environment lookups whose errors name the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+        if not 0 < value < 3600:
+            raise ConfigError(f"{name}={raw!r} must be between 0 and 3600 seconds")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={raw!r} must be true or false")
+
+    def rate(self, name: str, default: RateLimit) -> RateLimit:
+        raw = self.text(name)
+        if not raw:
+            return default
+        match = re.fullmatch(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?", raw)
+        if not match or int(match[1]) <= 0 or float(match[2]) <= 0:
+            raise ConfigError(f"{name}={raw!r} must look like 30/10 (requests per seconds)")
+        return RateLimit(int(match[1]), float(match[2]))
+
+    def networks(self, name: str) -> tuple[IPNetwork, ...]:
+        nets = []
+        for item in filter(None, (p.strip() for p in self.text(name).split(","))):
+            try:
+                nets.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR range") from None
+        return tuple(nets)
+
+
+def _read_file(name: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name}={path!r} cannot be read: {exc.strerror or exc}") from None
+
+
+def load_private_key(path: str) -> rsa.RSAPrivateKey:
+    pem = _read_file("PZ_JWT_PRIVATE_KEY_FILE", path)
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"PZ_JWT_PRIVATE_KEY_FILE={path!r} is not an unencrypted PEM private key"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_BITS:
+        raise ConfigError(f"PZ_JWT_PRIVATE_KEY_FILE={path!r} must be an RSA key of >= 2048 bits")
+    return key
+
+
+def load_public_key(path: str) -> rsa.RSAPublicKey:
+    pem = _read_file("PZ_JWT_PUBLIC_KEY_FILES", path)
+    try:
+        key = load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        raise ConfigError(f"PZ_JWT_PUBLIC_KEY_FILES: {path!r} is not a PEM public key") from None
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < MIN_RSA_BITS:
+        raise ConfigError(f"PZ_JWT_PUBLIC_KEY_FILES: {path!r} must be an RSA key of >= 2048 bits")
+    return key
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_clients(data: object, where: str = "clients") -> dict[str, Client]:
+    """{"client_id": {"secret_sha256": "<hex>", "scopes": ["ingest"]}} -> Client objects."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a JSON object of client_id -> settings")
+    clients = {}
+    for client_id, spec in data.items():
+        if not CLIENT_ID_RE.match(client_id):
+            raise ConfigError(
+                f"{where}: client id {client_id[:40]!r} must match {CLIENT_ID_RE.pattern}"
+            )
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: client {client_id!r} must be an object")
+        digest = spec.get("secret_sha256")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise ConfigError(f"{where}: client {client_id!r}: secret_sha256 must be 64 hex digits")
+        scopes = spec.get("scopes")
+        if (
+            not isinstance(scopes, list)
+            or not scopes
+            or not all(isinstance(s, str) and s in SCOPES for s in scopes)
+        ):
+            raise ConfigError(
+                f"{where}: client {client_id!r}: scopes must be a non-empty list of {SCOPES}"
+            )
+        clients[client_id] = Client(client_id, digest.lower(), frozenset(scopes))
+    return clients
+
+
+def load_clients(path: str) -> dict[str, Client]:
+    if not path:
+        return {}
+    raw = _read_file("PZ_GATEWAY_CLIENTS_FILE", path)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError(f"PZ_GATEWAY_CLIENTS_FILE={path!r} is not valid JSON") from None
+    return parse_clients(data, f"PZ_GATEWAY_CLIENTS_FILE={path!r}")

@@ -1,0 +1,110 @@
+"""Forwarding chat turns to Rasa's REST webhook with one deadline for the whole exchange.
+
+Rasa answers 200 with [] when the action server or Redis failed, so an empty answer is
+treated like a timeout: the user gets a fallback line instead of silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_TEXT = "Sorry, I'm having trouble answering right now. Please try again in a moment."
+WEBHOOK_PATH = "/webhooks/rest/webhook"
+MAX_REPLY_BYTES = 1024 * 1024
+HEALTH_TIMEOUT_S = 1.0
+
+
+class RasaRejected(Exception):
+    """Rasa answered 4xx: the message itself was refused (its body is not passed on)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"Rasa answered {status}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Reply:
+    messages: list[dict[str, str]]
+    fallback_reason: str | None = None  # timeout / unreachable / status_5xx / invalid / empty
+
+    @property
+    def fallback(self) -> bool:
+        return self.fallback_reason is not None
+
+
+def fallback(reason: str) -> Reply:
+    return Reply([{"text": FALLBACK_TEXT}], reason)
+
+
+def text_messages(payload: Any) -> list[dict[str, str]] | None:
+    """The text answers of a webhook reply, or None when it is not a list of objects."""
+    if not isinstance(payload, list) or not all(isinstance(m, dict) for m in payload):
+        return None
+    return [{"text": m["text"]} for m in payload if isinstance(m.get("text"), str)]
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None when it is larger than ``limit`` bytes."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class RasaClient:
+    """Talks to one Rasa server through a shared aiohttp session."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout: float) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> Reply:
+        """Rasa's text answers, or a fallback reply; raises RasaRejected on a 4xx."""
+        body = {"sender": sender, "message": message, "metadata": metadata}
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.session.post(self.base_url + WEBHOOK_PATH, json=body) as resp:
+                    if 400 <= resp.status < 500:
+                        raise RasaRejected(resp.status)
+                    if resp.status != 200:
+                        logger.warning("Rasa answered %s for sender %r", resp.status, sender[:64])
+                        return fallback("status_5xx" if resp.status >= 500 else "invalid")
+                    raw = await _read_limited(resp, MAX_REPLY_BYTES)
+        except TimeoutError:
+            logger.warning(
+                "Rasa gave no answer within %.1f s (sender %r)", self.timeout, sender[:64]
+            )
+            return fallback("timeout")
+        except (aiohttp.ClientError, OSError) as exc:
+            logger.warning("Rasa unreachable at %s: %s", self.base_url, type(exc).__name__)
+            return fallback("unreachable")
+        try:
+            messages = text_messages(json.loads(raw)) if raw is not None else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            messages = None
+        if messages is None:
+            logger.warning("Rasa sent a reply that is not a JSON list (sender %r)", sender[:64])
+            return fallback("invalid")
+        if not messages:
+            return fallback("empty")
+        return Reply(messages)
+
+    async def healthy(self) -> bool:
+        try:
+            async with asyncio.timeout(min(HEALTH_TIMEOUT_S, self.timeout)):
+                async with self.session.get(self.base_url + "/") as resp:
+                    return resp.status == 200
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
