@@ -53,8 +53,10 @@ lint: install  ## ruff
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
-bench: install train  ## action-server latency benchmark (writes bench/results/)
+bench: install train  ## action server, feature worker, gateway vs Rasa (writes bench/results/)
 	@$(PY) -m bench.action_latency
+	@$(PY) -m bench.realtime
+	@$(PY) -m bench.gateway
 
 bench-segmentation: install  ## segmentation at 1M synthetic users: time, memory, publish rate
 	@$(PY) -m bench.segmentation --users $${USERS:-1000000}

@@ -37,7 +37,8 @@ class Update:
     """What one event does to a user's live features."""
 
     user_id: str
-    incr: dict[str, float] = field(default_factory=dict)
+    incr: dict[str, int] = field(default_factory=dict)  # counters (HINCRBY)
+    fincr: dict[str, float] = field(default_factory=dict)  # amounts (HINCRBYFLOAT)
     set: dict[str, str] = field(default_factory=dict)
     max: dict[str, float] = field(default_factory=dict)
     min: dict[str, float] = field(default_factory=dict)
@@ -98,7 +99,8 @@ def update_for(event: dict[str, Any]) -> Update | None:
             return None
         up = Update(
             user,
-            incr={"purchases": 1, "monetary": amount},
+            incr={"purchases": 1},
+            fincr={"monetary": amount},
             max={"last_purchase": ts, "last_seen": ts},
             min={"first_purchase": ts},
             kind="purchase",
@@ -166,7 +168,8 @@ def as_features(live: dict[str, str], now: float) -> dict[str, Any]:
 
 # Applies a chunk of updates in one call. KEYS: live hash and ids hash of each update, in
 # pairs. ARGV: ids ttl, live-hash ttl, sentiment alpha, then a JSON array with one object per
-# update: {"e": entry id, "i": incr, "s": set, "x": max, "n": min, "m": sentiment or null}.
+# update: {"e": entry id, "i": integer increments, "f": float increments, "s": set, "x": max,
+# "n": min, "m": sentiment or null}.
 # Returns 1 (applied) or 0 (already applied: a replay) per update. Sending a chunk as one
 # JSON argument keeps the client's command packing cheap; it dominated the worker's profile.
 APPLY_SCRIPT = """
@@ -178,7 +181,8 @@ for k, u in ipairs(updates) do
     out[k] = 0
   else
     redis.call('EXPIRE', ids, ARGV[1])
-    for f, v in pairs(u.i) do redis.call('HINCRBYFLOAT', live, f, v) end
+    for f, v in pairs(u.i) do redis.call('HINCRBY', live, f, v) end
+    for f, v in pairs(u.f) do redis.call('HINCRBYFLOAT', live, f, v) end
     for f, v in pairs(u.s) do redis.call('HSET', live, f, v) end
     for f, v in pairs(u.x) do
       local old = tonumber(redis.call('HGET', live, f))
@@ -206,6 +210,7 @@ def update_payload(update: Update, entry_id: str) -> dict[str, Any]:
     return {
         "e": entry_id,
         "i": update.incr,
+        "f": update.fincr,
         "s": update.set,
         "x": update.max,
         "n": update.min,

@@ -239,14 +239,27 @@ class FeatureWorker:
             await pipe.execute()
 
     async def run(self, stop: asyncio.Event, batch: int = 500, block_ms: int = 1000) -> None:
+        """Consume until `stop` is set, reading the next batch while this one is applied."""
+        prefetch: asyncio.Future | None = None
         while not stop.is_set():
             try:
-                entries = await self.source.read(batch, block_ms)
+                entries = await (prefetch or self.source.read(batch, block_ms))
+                prefetch = None
                 if entries:
+                    # Redis runs this batch's script while Python decodes the next one.
+                    prefetch = asyncio.ensure_future(self.source.read(batch, block_ms))
                     await self.process(entries)
             except (aioredis.RedisError, OSError) as exc:
+                prefetch = None
                 logger.warning("feature worker: Redis unavailable (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1)
+        if prefetch is not None:  # its entries stay pending and are replayed on restart
+            prefetch.cancel()
+
+    @property
+    def handled(self) -> int:
+        s = self.stats
+        return s.applied + s.duplicates + s.skipped + s.malformed
 
 
 async def _main(args) -> int:

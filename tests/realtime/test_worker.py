@@ -309,3 +309,30 @@ async def test_chat_alone_does_not_override_a_known_segment_but_a_purchase_does(
     await add(client, stream, purchase_event("profiled", 999.0, timestamp=BERLIN_MORNING))
     await drain(worker, source)
     assert (await live(client, ns, "profiled"))["segment_reason"].startswith("purchase: ")
+
+
+async def test_run_loop_prefetches_and_a_restart_replays_what_it_had_not_applied(env):
+    import asyncio
+
+    client, ns, stream = env
+    await add(client, stream, *[message("ivy", BERLIN_MORNING + i) for i in range(30)])
+    source = RedisStreamSource(client, stream, consumer="w1")
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, batch=10, block_ms=20))
+    while worker.handled < 10:  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
+    stop.set()
+    await task  # stops mid-stream; a prefetched batch may be delivered but not applied
+
+    again = RedisStreamSource(client, stream, consumer="w1")
+    restarted = FeatureWorker(again, client, ns)
+    stop = asyncio.Event()
+    task = asyncio.create_task(restarted.run(stop, batch=10, block_ms=20))
+    while int((await live(client, ns, "ivy")).get("messages", 0)) < 30:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert (await live(client, ns, "ivy"))["messages"] == "30"
+    assert (await client.xpending(stream, "features"))["pending"] == 0
