@@ -5,6 +5,7 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 
 from actions.base import PersonalizedAction, requested_category
+from actions.context import message_context
 from actions.profiles import Profile
 from actions.render import (
     DEALS,
@@ -27,7 +28,8 @@ class ActionRecommendProducts(PersonalizedAction):
         )
         if category is None:
             return render_ask_category(profile.segment)
-        return render_listing(RECOMMEND, profile.segment, self.catalogue, category)
+        compact = message_context(tracker).compact
+        return render_listing(RECOMMEND, profile.segment, self.catalogue, category, compact)
 
 
 class ActionShowDeals(PersonalizedAction):
@@ -35,7 +37,13 @@ class ActionShowDeals(PersonalizedAction):
         return "action_show_deals"
 
     def answer(self, profile: Profile, tracker: Tracker) -> str:
-        return render_listing(DEALS, profile.segment, self.catalogue, requested_category(tracker))
+        return render_listing(
+            DEALS,
+            profile.segment,
+            self.catalogue,
+            requested_category(tracker),
+            message_context(tracker).compact,
+        )
 
 
 class ActionShowNewArrivals(PersonalizedAction):
@@ -44,7 +52,11 @@ class ActionShowNewArrivals(PersonalizedAction):
 
     def answer(self, profile: Profile, tracker: Tracker) -> str:
         return render_listing(
-            NEW_ARRIVALS, profile.segment, self.catalogue, requested_category(tracker)
+            NEW_ARRIVALS,
+            profile.segment,
+            self.catalogue,
+            requested_category(tracker),
+            message_context(tracker).compact,
         )
 
 

@@ -249,14 +249,20 @@ PLAYBOOK: dict[str, dict[str, Play]] = {
 
 
 @functools.lru_cache(maxsize=1024)  # pure function of immutable inputs; saves ~30 us a turn
-def render_listing(intent: str, persona: str, catalogue: Catalogue, category: str | None) -> str:
-    """The answer to a recommendation, deals or new-arrivals request."""
+def render_listing(
+    intent: str, persona: str, catalogue: Catalogue, category: str | None, compact: bool = False
+) -> str:
+    """The answer to a recommendation, deals or new-arrivals request.
+
+    `compact` (a phone screen) keeps at most two products per section.
+    """
     plays = PLAYBOOK[intent]
     play = plays.get(persona, plays[DEFAULT])
     cat = category_label(category)
     lines: list[str] = []
     for section in play.sections:
-        products = section.pick(catalogue, category)[: section.limit]
+        limit = min(section.limit, 2) if compact else section.limit
+        products = section.pick(catalogue, category)[:limit]
         if products:
             lines.append(section.title.format(cat=cat))
             lines.extend(product_line(p, section.facts) for p in products)

@@ -273,3 +273,30 @@ def test_every_domain_action_is_served_by_the_action_package(domain):
     custom = [a for a in domain["actions"] if a.startswith("action_")]
     assert set(custom) <= set(executor.actions)
     assert "action_noop" in executor.actions
+
+
+@pytest.mark.parametrize(
+    "metadata, items",
+    [
+        ({"device": "mobile", "timezone": "Europe/Berlin", "region": "DE"}, 2),
+        ({"device": "desktop"}, 3),
+        ({}, 3),
+        ("not a dict", 3),
+    ],
+)
+async def test_phones_get_shorter_lists_from_the_gateways_device_cue(
+    store, domain, metadata, items
+):
+    from actions.context import message_context
+
+    await store.put_profile("user_test", {"segment": "bargain_hunter"})
+    base = tracker_from_fixture("recommend_phones").latest_message
+    tracker = tracker_from_fixture(
+        "recommend_phones", latest_message={**base, "metadata": metadata}
+    )
+
+    text, _ = await run(ActionRecommendProducts(store=store), tracker, domain)
+
+    assert text.count("•") == items
+    if isinstance(metadata, dict) and metadata.get("region"):
+        assert message_context(tracker).region == "DE"

@@ -433,6 +433,25 @@ def test_purchase_ingested_through_the_gateway_changes_the_next_answer(
     assert after["messages"] != before["messages"]
 
 
+def test_a_burst_far_over_the_rate_limit_gets_429_with_retry_after(gateway: str):
+    import concurrent.futures
+
+    token, _ = demo_token(gateway, "new_visitor")
+
+    def one(_: int) -> requests.Response:
+        return gateway_chat(gateway, token, {"message": "hi"})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(one, range(60)))  # the limit is 30 per 10 s per user
+    limited = [r for r in replies if r.status_code == 429]
+    served = [r for r in replies if r.status_code == 200]
+    assert len(served) <= 30 and len(limited) >= 30
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in limited)
+    assert all(r.json()["messages"] for r in served)
+    other, _ = demo_token(gateway, "casual_browser")  # another user is not affected
+    assert gateway_chat(gateway, other, {"message": "hi"}).status_code == 200
+
+
 def test_gateway_answers_with_a_fallback_when_rasa_is_down(gateway: str, stack: Stack):
     """Runs last in this module: it stops the Rasa server.
 
