@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from actions.segment_keys import active_key, bucket_key, bucket_of
+from actions.store import profile_key
 from realtime.live import (
     APPLY_SCRIPT,
     as_features,
@@ -173,7 +174,7 @@ class FeatureWorker:
             return users
         async with self.client.pipeline(transaction=False) as pipe:
             for user in chat_only:
-                pipe.hget(f"{self.namespace}:profile:{user}", "segment")
+                pipe.hget(profile_key(user, self.namespace), "segment")
                 if version:
                     pipe.hget(bucket_key(self.namespace, version, bucket_of(user)), user)
             found = await pipe.execute()
