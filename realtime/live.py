@@ -170,14 +170,18 @@ def as_features(live: dict[str, str], now: float) -> dict[str, Any]:
 # pairs. ARGV: ids ttl, live-hash ttl, sentiment alpha, then a JSON array with one object per
 # update: {"e": entry id, "i": integer increments, "f": float increments, "s": set, "x": max,
 # "n": min, "m": sentiment or null}.
-# Returns 1 (applied) or 0 (already applied: a replay) per update. Sending a chunk as one
-# JSON argument keeps the client's command packing cheap; it dominated the worker's profile.
+# Returns 1 (applied), 0 (already applied: a replay) or -1 (a key of the wrong type, left
+# untouched) per update. Sending a chunk as one JSON argument keeps the client's command
+# packing cheap; it dominated the worker's profile.
 APPLY_SCRIPT = """
 local updates = cjson.decode(ARGV[4])
 local out = {}
 for k, u in ipairs(updates) do
   local live, ids = KEYS[2 * k - 1], KEYS[2 * k]
-  if redis.call('HSETNX', ids, u.e, 1) == 0 then
+  local lt, it = redis.call('TYPE', live).ok, redis.call('TYPE', ids).ok
+  if (lt ~= 'hash' and lt ~= 'none') or (it ~= 'hash' and it ~= 'none') then
+    out[k] = -1
+  elseif redis.call('HSETNX', ids, u.e, 1) == 0 then
     out[k] = 0
   else
     redis.call('EXPIRE', ids, ARGV[1])

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from actions.segment_keys import active_key, bucket_key, bucket_of
 from actions.store import profile_key
@@ -146,13 +147,46 @@ class FeatureWorker:
                     *keys[2 * start : 2 * (start + APPLY_CHUNK)],
                     *script_args(payloads[start : start + APPLY_CHUNK], self.live_ttl_s),
                 )
-            for chunk in await pipe.execute() if payloads else []:
-                results += chunk
-        applied = sum(1 for r in results if r == 1)
-        self.stats.applied += applied
-        self.stats.duplicates += len(results) - applied
+            chunks = await pipe.execute(raise_on_error=False) if payloads else []
+        for number, chunk in enumerate(chunks):
+            if isinstance(chunk, ResponseError):  # e.g. a live key of the wrong type
+                start = number * APPLY_CHUNK
+                chunk = await self._apply_one_by_one(
+                    keys[2 * start : 2 * (start + APPLY_CHUNK)],
+                    payloads[start : start + APPLY_CHUNK],
+                )
+            results += chunk
+        for payload, result in zip(payloads, results, strict=False):
+            if result == -1:
+                self.stats.malformed += 1
+                await self.client.xadd(
+                    self.dead_letters,
+                    {"id": payload["e"], "reason": "live key has the wrong type"},
+                    maxlen=10_000,
+                    approximate=True,
+                )
+        self.stats.applied += sum(1 for r in results if r == 1)
+        self.stats.duplicates += sum(1 for r in results if r == 0)
         await self.source.ack([eid for eid, _ in entries])
         await self.reassign(touched)
+
+    async def _apply_one_by_one(self, keys: list[str], payloads: list[dict]) -> list[int]:
+        """Isolate the update Redis refused, so one bad key cannot stall the stream."""
+        out = []
+        for i, payload in enumerate(payloads):
+            try:
+                out += await self.client.evalsha(
+                    self._sha, 2, *keys[2 * i : 2 * i + 2], *script_args([payload], self.live_ttl_s)
+                )
+            except ResponseError as exc:
+                self.stats.malformed += 1
+                await self.client.xadd(
+                    self.dead_letters,
+                    {"id": payload["e"], "reason": str(exc)[:200]},
+                    maxlen=10_000,
+                    approximate=True,
+                )
+        return out
 
     def _remember(self, user: str, at: float) -> None:
         self._assigned_at[user] = at

@@ -336,3 +336,22 @@ async def test_run_loop_prefetches_and_a_restart_replays_what_it_had_not_applied
     await task
     assert (await live(client, ns, "ivy"))["messages"] == "30"
     assert (await client.xpending(stream, "features"))["pending"] == 0
+
+
+async def test_a_live_key_of_the_wrong_type_is_dead_lettered_and_the_rest_applied(env):
+    client, ns, stream = env
+    await client.set(f"{ns}:live:broken", "not a hash")
+    await add(
+        client,
+        stream,
+        message("ok_user", BERLIN_MORNING),
+        message("broken", BERLIN_MORNING),
+        message("ok_user", BERLIN_EVENING),
+    )
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns)
+    await drain(worker, source)
+    assert (await live(client, ns, "ok_user"))["messages"] == "2"
+    assert worker.stats.malformed == 1 and await client.xlen(f"{ns}:events:dead") == 1
+    assert (await client.xpending(stream, "features"))["pending"] == 0
