@@ -1,0 +1,1 @@
+"""Experiments and bandits: deterministic assignment, Thompson sampling, offline evaluation."""
