@@ -1,0 +1,119 @@
+"""Experiments defined in YAML, validated at start-up with errors naming the file and line.
+
+experiments:
+  - key: reco-copy
+    variants: {control: 0.5, story: 0.5}    # name: weight (repaired if not summing to 1)
+    personas: [bargain_hunter, casual_browser]   # optional; default: everyone
+    conversion: {intent: affirm}          # or {feedback: positive}
+    guardrails: [fallback_rate]
+    coverage: 1.0                         # optional share of eligible users
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from actions.personas import PERSONAS
+from experiments.assignment import Experiment
+
+
+class ExperimentConfigError(ValueError):
+    """The experiments file is unusable; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    experiment: Experiment
+    conversion: dict[str, str]
+    guardrails: tuple[str, ...]
+
+
+def _fail(path: str, line: int | None, message: str) -> ExperimentConfigError:
+    where = f"{path}, line {line}" if line else path
+    return ExperimentConfigError(f"{where}: {message}")
+
+
+def load_experiments(path: str | Path) -> dict[str, ExperimentSpec]:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        root = yaml.compose(text)
+    except OSError as exc:
+        raise _fail(source, None, f"cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise _fail(
+            source,
+            mark.line + 1 if mark else None,
+            f"invalid YAML ({getattr(exc, 'problem', None) or 'cannot parse'})",
+        ) from None
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("experiments"), list):
+        raise _fail(source, None, "expected a top-level 'experiments:' list")
+    nodes = _item_nodes(root)
+    out: dict[str, ExperimentSpec] = {}
+    for index, raw in enumerate(data["experiments"]):
+        line = nodes[index] if index < len(nodes) else None
+        spec = _spec(raw, source, line)
+        if spec.experiment.key in out:
+            raise _fail(source, line, f"duplicate experiment key {spec.experiment.key!r}")
+        out[spec.experiment.key] = spec
+    return out
+
+
+def _item_nodes(root) -> list[int]:
+    """1-based line of each item of the experiments list (for error messages)."""
+    if root is None or not hasattr(root, "value"):
+        return []
+    for key, value in root.value:
+        if getattr(key, "value", None) == "experiments" and hasattr(value, "value"):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
+    if not isinstance(raw, dict):
+        raise _fail(source, line, "each experiment must be a mapping")
+    key = raw.get("key")
+    if not isinstance(key, str) or not key.strip():
+        raise _fail(source, line, "experiment needs a non-empty 'key'")
+    variants = raw.get("variants")
+    if not isinstance(variants, dict) or len(variants) < 2:
+        raise _fail(
+            source,
+            line,
+            f"experiment {key!r}: 'variants' must map at least two " "variant names to weights",
+        )
+    personas = raw.get("personas") or []
+    unknown = [p for p in personas if p not in PERSONAS]
+    if unknown:
+        raise _fail(
+            source,
+            line,
+            f"experiment {key!r}: unknown personas {', '.join(map(str, unknown))}"
+            f"; use {', '.join(PERSONAS)}",
+        )
+    conversion = raw.get("conversion")
+    if not isinstance(conversion, dict) or not conversion:
+        raise _fail(
+            source,
+            line,
+            f"experiment {key!r}: 'conversion' must name an event, e.g. " "{intent: affirm}",
+        )
+    try:
+        coverage = float(raw.get("coverage", 1.0))
+    except (TypeError, ValueError):
+        raise _fail(source, line, f"experiment {key!r}: 'coverage' must be a number") from None
+    if not 0 < coverage <= 1:
+        raise _fail(source, line, f"experiment {key!r}: 'coverage' must be within (0, 1]")
+    experiment = Experiment(
+        key, tuple(map(str, variants)), tuple(variants.values()), tuple(personas), coverage
+    )
+    return ExperimentSpec(
+        experiment,
+        {str(k): str(v) for k, v in conversion.items()},
+        tuple(map(str, raw.get("guardrails") or ())),
+    )
