@@ -24,6 +24,11 @@ def meta_key(namespace: str, version: str) -> str:
     return f"{namespace}:seg:{version}:meta"
 
 
+def model_key(namespace: str, version: str) -> str:
+    """The version's JSON assigner spec (segmentation/assign.py)."""
+    return f"{namespace}:seg:{version}:model"
+
+
 def bucket_key(namespace: str, version: str, bucket: int) -> str:
     return f"{namespace}:seg:{version}:b:{bucket}"
 

@@ -112,22 +112,6 @@ class ProfileStore:
         except (TimeoutError, RedisError, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
-    async def get_profile(self, sender_id: str) -> Mapping[bytes, bytes] | None:
-        """Raw profile hash, or None when the user has none.
-
-        Raises StoreUnavailable when Redis is down or slow, MalformedProfile when
-        the key holds something other than a hash.
-        """
-        if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
-            return None
-        try:
-            raw = await self._call(self._client.hgetall(self.key(sender_id)))
-        except StoreUnavailable as exc:
-            if isinstance(exc.__cause__, ResponseError):  # e.g. WRONGTYPE: not a hash
-                raise MalformedProfile(f"key {self.key(sender_id)!r}: {exc.__cause__}") from exc
-            raise
-        return raw or None
-
     async def get_user(self, sender_id: str) -> UserRecord:
         """Published segment and profile in one round trip (two the first time a version is seen).
 

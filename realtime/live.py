@@ -25,8 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ujson
 
-from actions.segment_keys import live_key  # noqa: F401  (re-exported for the worker)
-from segmentation.features import DAYPARTS, INTENT_GROUPS, WEB_CHANNELS
+from segmentation.features import DAYPARTS, INTENT_GROUPS, WEB_CHANNELS, vader
 
 SENTIMENT_ALPHA = 0.2  # weight of the newest message in the moving average
 IDS_TTL_S = 7 * 24 * 3600  # how long event ids are remembered for deduplication
@@ -60,16 +59,9 @@ def daypart(timestamp: float, timezone: str) -> str:
     return DAYPARTS[min(hour // 6, 3)]
 
 
-@lru_cache(maxsize=1)
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
 @lru_cache(maxsize=65536)
 def sentiment(text: str) -> float:
-    return _vader().polarity_scores(text)["compound"] if text else 0.0
+    return vader().polarity_scores(text)["compound"] if text else 0.0
 
 
 def _number(value: Any) -> float | None:

@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from actions.segment_keys import active_key, bucket_key, bucket_of
+from actions.segment_keys import active_key, bucket_key, bucket_of, live_key, model_key
 from actions.store import profile_key
 from realtime.live import (
     APPLY_SCRIPT,
     as_features,
-    live_key,
     script_args,
     update_for,
     update_payload,
@@ -77,7 +76,7 @@ class ModelCache:
         self.version, self.assigner, self.personas = version, None, {}
         if not version:
             return
-        raw = await self.client.get(f"{self.namespace}:seg:{version}:model")
+        raw = await self.client.get(model_key(self.namespace, version))
         try:
             spec = json.loads(raw)
             self.assigner = SegmentAssigner(spec)

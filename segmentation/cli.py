@@ -55,24 +55,14 @@ def cmd_export(args) -> int:
 
 
 def _load_events(path: str):
+    from segmentation.features import EVENT_COLUMNS
     from segmentation.tables import read_table
 
     frame = read_table(path)
-    required = {
-        "user_id",
-        "timestamp",
-        "session",
-        "intent",
-        "text",
-        "channel",
-        "timezone",
-        "device",
-        "region",
-    }
-    missing = sorted(required - set(frame.columns))
+    missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(
-            f"missing columns {', '.join(missing)}; was it written by " "'segment export'?", path
+            f"missing columns {', '.join(missing)}; was it written by 'segment export'?", path
         )
     frame["user_id"] = frame["user_id"].astype(str)
     for column in ("intent", "text", "channel", "timezone", "device", "region"):

@@ -30,6 +30,18 @@ INTENT_GROUPS = {
 DAYPARTS = ("night", "morning", "afternoon", "evening")  # 0-6, 6-12, 12-18, 18-24 local time
 WEB_CHANNELS = ("rest", "socketio", "web")
 
+# The export columns conversation features are built from (segmentation/export.py writes them).
+EVENT_COLUMNS = [
+    "user_id",
+    "timestamp",
+    "session",
+    "intent",
+    "text",
+    "channel",
+    "timezone",
+    "device",
+    "region",
+]
 RFM_COLUMNS = ["recency_days", "frequency", "monetary", "avg_order_value", "tenure_days"]
 CONVERSATION_COLUMNS = [
     "sessions",
@@ -76,7 +88,7 @@ def rfm(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=1)
-def _vader():
+def vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()  # lexicon ships inside the package
@@ -84,7 +96,7 @@ def _vader():
 
 def sentiment(texts: pd.Series) -> pd.Series:
     """VADER compound score in [-1, 1]; scored once per distinct text."""
-    analyzer = _vader()
+    analyzer = vader()
     unique = pd.Series(texts.fillna("").unique())
     scores = unique.map(lambda t: analyzer.polarity_scores(t)["compound"] if t else 0.0)
     return texts.fillna("").map(dict(zip(unique, scores, strict=True))).astype(float)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from actions.segment_keys import BUCKETS, active_key, bucket_key, bucket_of, meta_key
+from actions.segment_keys import BUCKETS, active_key, bucket_key, bucket_of, meta_key, model_key
 from segmentation.errors import PublishError
 
 CHUNK_BUCKETS = 256  # buckets per pipeline round trip
@@ -51,7 +51,7 @@ class Keys:
         return meta_key(self.namespace, version)
 
     def model(self, version: str) -> str:
-        return f"{self.namespace}:seg:{version}:model"
+        return model_key(self.namespace, version)
 
     def bucket(self, version: str, bucket: int) -> str:
         return bucket_key(self.namespace, version, bucket)

@@ -10,6 +10,10 @@ from actions.profiles import parse_profile
 from actions.store import ProfileStore, StoreUnavailable, profile_key
 
 
+async def profile_of(store: ProfileStore, sender_id: str):
+    return (await store.get_user(sender_id)).profile
+
+
 def test_key_schema():
     assert profile_key("user_1") == "pz:profile:user_1"
     assert profile_key("user_1", "staging") == "staging:profile:user_1"
@@ -18,20 +22,20 @@ def test_key_schema():
 async def test_put_replaces_the_whole_profile(store):
     await store.put_profile("u", {"segment": "default", "favourite_category": "laptops"})
     await store.put_profile("u", {"segment": "bargain_hunter"})
-    assert await store.get_profile("u") == {b"segment": b"bargain_hunter"}
+    assert await profile_of(store, "u") == {b"segment": b"bargain_hunter"}
 
 
 async def test_unknown_and_unreasonable_sender_ids_have_no_profile(store):
-    assert await store.get_profile("nobody") is None
-    assert await store.get_profile("") is None
-    assert await store.get_profile("x" * 1000) is None
+    assert await profile_of(store, "nobody") is None
+    assert await profile_of(store, "") is None
+    assert await profile_of(store, "x" * 1000) is None
 
 
 async def test_down_redis_raises_store_unavailable(private_redis):
     store = ProfileStore.from_url(private_redis.url, timeout=0.2)
     private_redis.stop()
     with pytest.raises(StoreUnavailable):
-        await store.get_profile("u")
+        await profile_of(store, "u")
     assert await store.ping() is False
     await store.close()
 
@@ -42,7 +46,7 @@ async def test_first_call_after_a_redis_restart_succeeds(private_redis):
     private_redis.stop()
     private_redis.start()  # same port, same data dir: append-only file brings the data back
 
-    assert await store.get_profile("u") == {b"segment": b"tech_enthusiast"}
+    assert await profile_of(store, "u") == {b"segment": b"tech_enthusiast"}
     await store.close()
 
 
@@ -51,7 +55,7 @@ async def test_seed_writes_one_valid_demo_user_per_persona(store):
 
     segments = set()
     for sender in users:
-        profile = parse_profile(await store.get_profile(sender))
+        profile = parse_profile(await profile_of(store, sender))
         segments.add(profile.segment)
     assert segments == set(PERSONAS) - {"default"}
     assert len(users) == len(DEMO_USERS)
