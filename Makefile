@@ -18,16 +18,17 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 export PZ_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: help install run stop train seed-demo test lint validate bench bench-segmentation \
-	retrain shell clean lock
+.PHONY: help install run stop train seed-demo test lint lint-responses validate bench \
+	bench-segmentation retrain experiments-report shell clean lock
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 install:  ## install what is missing (venv from the lock file, redis-server)
 	@scripts/install.sh
 
 run: install  ## start Redis, train if needed, start the servers and worker, seed demo users
+	@$(PY) -m responses.lint
 	@scripts/redis.sh start dev $(REDIS_PORT)
 	@scripts/train.sh
 	@scripts/services.sh start $(ACTIONS_PORT) $(RASA_PORT) endpoints.yml $(GATEWAY_PORT)
@@ -50,6 +51,9 @@ test: install  ## lint, pytest (incl. end-to-end), rasa data validate, rasa test
 lint: install  ## ruff
 	@$(VENV)/bin/ruff check .
 
+lint-responses: install  ## check the response catalogue (and the experiments naming its arms)
+	@$(PY) -m responses.lint
+
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
@@ -70,6 +74,9 @@ retrain: install  ## export, features, select, train, publish, report (synthetic
 	  $(VENV)/bin/segment demo-data --users 5000 -o $(DEMO_DATA); fi
 	@$(VENV)/bin/segment retrain --events $(EVENTS) --transactions $(TRANSACTIONS) \
 	  --workdir var/segments --redis-url $(PZ_REDIS_URL)
+
+experiments-report: install  ## per-variant results, SRM check, offline policy values (HTML + text)
+	@$(PY) -m experiments report --redis-url $(PZ_REDIS_URL) --out var/reports/experiments.html
 
 SENDER ?= user_casual
 shell: install  ## chat in the terminal as a demo user: make shell SENDER=user_bargain

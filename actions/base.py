@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from redis.exceptions import RedisError
 
 from actions.catalogue import Catalogue, default_catalogue
 from actions.personalization import Resolution, resolve_profile
 from actions.profiles import CATEGORIES, Profile
+from actions.responding import DECISION_SLOT, EXPERIMENTS_SLOT, Ask, Reply, respond, turn_cues
 from actions.store import ProfileStore, default_store
+from experiments.config import load_experiments
+from experiments.decisions import DecisionStore
+from experiments.exposures import ExposureStore
+from experiments.policy import ArmChooser, load_bandit_settings
+from responses.cues import Cues, valid_persona
+from responses.engine import ResponseEngine, default_engine
+
+logger = logging.getLogger(__name__)
 
 SEGMENT_SLOT = "segment"
+EXPERIMENTS_FILE = Path(__file__).resolve().parent.parent / "experiments" / "experiments.yml"
 
 
 def segment_events(tracker: Tracker, resolution: Resolution) -> list[EventType]:
@@ -33,6 +50,41 @@ def requested_category(tracker: Tracker) -> str | None:
     return None
 
 
+def exposed_experiments(tracker: Tracker) -> dict[str, str]:
+    value = tracker.get_slot(EXPERIMENTS_SLOT)
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+
+
+def reply_events(tracker: Tracker, reply: Reply) -> list[EventType]:
+    """Record the decision and any first exposure on the tracker."""
+    events: list[EventType] = []
+    if reply.decision is not None:
+        events.append(SlotSet(DECISION_SLOT, reply.decision.id))
+    exposed = exposed_experiments(tracker)
+    if reply.choice.experiments and not reply.choice.experiments.items() <= exposed.items():
+        events.append(SlotSet(EXPERIMENTS_SLOT, {**exposed, **reply.choice.experiments}))
+    return events
+
+
+_choosers: dict[int, ArmChooser] = {}
+
+
+def default_chooser(store: ProfileStore) -> ArmChooser:
+    """Experiments and bandit beside the store's Redis; the experiments file is read once."""
+    if id(store) not in _choosers:
+        path = Path(os.environ.get("PZ_EXPERIMENTS_FILE", str(EXPERIMENTS_FILE)))
+        experiments = load_experiments(path) if path.exists() else {}
+        _choosers[id(store)] = ArmChooser(
+            DecisionStore(store.client, store.namespace),
+            ExposureStore(store.client, store.namespace),
+            experiments,
+            load_bandit_settings(path),
+        )
+    return _choosers[id(store)]
+
+
 class PersonalizedAction(Action, ABC):
     """Reads the user's profile (fresh every turn), answers, keeps the segment slot current.
 
@@ -40,11 +92,22 @@ class PersonalizedAction(Action, ABC):
     injected (tests pass their own) and no conversation state lives on self.
     """
 
+    # False: trust the segment slot this turn already set (saves a Redis round trip).
+    fresh_profile = True
+
     def __init__(
-        self, store: ProfileStore | None = None, catalogue: Catalogue | None = None
+        self,
+        store: ProfileStore | None = None,
+        catalogue: Catalogue | None = None,
+        engine: ResponseEngine | None = None,
+        chooser: ArmChooser | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
+        self._engine = engine
+        self._chooser = chooser
+        self.clock = clock
 
     @property
     def store(self) -> ProfileStore:
@@ -54,15 +117,61 @@ class PersonalizedAction(Action, ABC):
     def catalogue(self) -> Catalogue:
         return self._catalogue or default_catalogue()
 
+    @property
+    def engine(self) -> ResponseEngine:
+        if self._engine is not None:
+            return self._engine
+        if self._catalogue is not None:
+            self._engine = ResponseEngine(default_engine()._source, self._catalogue)
+            return self._engine
+        return default_engine()
+
+    @property
+    def chooser(self) -> ArmChooser:
+        return self._chooser or default_chooser(self.store)
+
     @abstractmethod
-    def answer(self, profile: Profile, tracker: Tracker) -> str:
-        """The reply text; abstract so rasa-sdk does not register this base class."""
+    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+        """What to answer; abstract so rasa-sdk does not register this base class."""
+
+    async def record_conversions(self, tracker: Tracker) -> None:
+        """An intent that completes one of the user's experiments counts as a conversion."""
+        exposed = exposed_experiments(tracker)
+        intent = (tracker.latest_message or {}).get("intent", {}).get("name")
+        if not exposed or not isinstance(intent, str):
+            return
+        try:
+            async with asyncio.timeout(self.store.timeout):
+                await self.chooser.convert(tracker.sender_id, exposed, {"intent": intent})
+        except (TimeoutError, RedisError, OSError) as exc:
+            logger.warning("conversion for %r not recorded (%s)", tracker.sender_id[:64], exc)
+
+    async def reply(self, tracker: Tracker, resolution: Resolution) -> tuple[Reply, Cues]:
+        cues = turn_cues(tracker, resolution, self.clock())
+        ask = self.ask(resolution.profile, tracker)
+        reply = await respond(
+            ask,
+            cues,
+            tracker,
+            self.engine,
+            self.chooser,
+            self.store.timeout,
+            exposed_experiments(tracker),
+        )
+        return reply, cues
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        resolution = await resolve_profile(
-            self.store, tracker.sender_id, tracker.get_slot(SEGMENT_SLOT)
-        )
-        dispatcher.utter_message(text=self.answer(resolution.profile, tracker))
-        return segment_events(tracker, resolution)
+        if self.fresh_profile:
+            resolution = await resolve_profile(
+                self.store, tracker.sender_id, tracker.get_slot(SEGMENT_SLOT)
+            )
+        else:
+            resolution = Resolution(
+                Profile(segment=valid_persona(tracker.get_slot(SEGMENT_SLOT))), "slot"
+            )
+        await self.record_conversions(tracker)
+        reply, _ = await self.reply(tracker, resolution)
+        dispatcher.utter_message(text=reply.text, buttons=list(reply.buttons))
+        return segment_events(tracker, resolution) + reply_events(tracker, reply)

@@ -25,6 +25,7 @@ class Resolution:
     source: str
     version: str | None = None
     segment_id: str | None = None
+    last_purchase: float | None = None
 
     @property
     def persona(self) -> str:
@@ -47,13 +48,21 @@ async def resolve_profile(
         record = await store.get_user(sender_id)
         if record.live_persona is not None:
             profile = parse_profile(record.profile or {}, segment=record.live_persona)
-            return Resolution(profile, SOURCE_LIVE, record.version, record.live_segment)
+            return Resolution(
+                profile, SOURCE_LIVE, record.version, record.live_segment, record.last_purchase
+            )
         if record.persona is not None:
             profile = parse_profile(record.profile or {}, segment=record.persona)
-            return Resolution(profile, SOURCE_PUBLISHED, record.version, record.segment_id)
+            return Resolution(
+                profile, SOURCE_PUBLISHED, record.version, record.segment_id, record.last_purchase
+            )
         if record.profile is None:
-            return Resolution(DEFAULT_PROFILE, SOURCE_NO_PROFILE)
-        return Resolution(parse_profile(record.profile), SOURCE_STORE)
+            return Resolution(
+                DEFAULT_PROFILE, SOURCE_NO_PROFILE, last_purchase=record.last_purchase
+            )
+        return Resolution(
+            parse_profile(record.profile), SOURCE_STORE, last_purchase=record.last_purchase
+        )
     except StoreUnavailable as exc:
         fallback = last_known_segment if is_persona(last_known_segment) else DEFAULT
         logger.warning(

@@ -5,70 +5,73 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 
 from actions.base import PersonalizedAction, requested_category
-from actions.context import message_context
 from actions.profiles import Profile
-from actions.render import (
-    DEALS,
-    NEW_ARRIVALS,
-    RECOMMEND,
-    render_ask_category,
-    render_listing,
-    render_specs,
-    render_unknown_product,
-)
+from actions.responding import Ask
 
 
 class ActionRecommendProducts(PersonalizedAction):
     def name(self) -> str:
         return "action_recommend_products"
 
-    def answer(self, profile: Profile, tracker: Tracker) -> str:
+    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
         category = (
             requested_category(tracker) or profile.recent_category or profile.favourite_category
         )
         if category is None:
-            return render_ask_category(profile.segment)
-        compact = message_context(tracker).compact
-        return render_listing(RECOMMEND, profile.segment, self.catalogue, category, compact)
+            return Ask("ask_category")
+        return Ask("recommend", category=category, decision=True)
 
 
 class ActionShowDeals(PersonalizedAction):
     def name(self) -> str:
         return "action_show_deals"
 
-    def answer(self, profile: Profile, tracker: Tracker) -> str:
-        return render_listing(
-            DEALS,
-            profile.segment,
-            self.catalogue,
-            requested_category(tracker),
-            message_context(tracker).compact,
-        )
+    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+        return Ask("deals", category=requested_category(tracker), decision=True)
 
 
 class ActionShowNewArrivals(PersonalizedAction):
     def name(self) -> str:
         return "action_show_new_arrivals"
 
-    def answer(self, profile: Profile, tracker: Tracker) -> str:
-        return render_listing(
-            NEW_ARRIVALS,
-            profile.segment,
-            self.catalogue,
-            requested_category(tracker),
-            message_context(tracker).compact,
-        )
+    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+        return Ask("new_arrivals", category=requested_category(tracker), decision=True)
 
 
 class ActionShowSpecs(PersonalizedAction):
     def name(self) -> str:
         return "action_show_specs"
 
-    def answer(self, profile: Profile, tracker: Tracker) -> str:
+    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
         name = next(tracker.get_latest_entity_values("product"), None) or tracker.get_slot(
             "product"
         )
-        product = self.catalogue.find(name if isinstance(name, str) else None)
+        name = name if isinstance(name, str) else None
+        product = self.catalogue.find(name)
         if product is None:
-            return render_unknown_product(name if isinstance(name, str) else None, self.catalogue)
-        return render_specs(profile.segment, product)
+            if name:
+                return Ask("unknown_product", values={"typed": name[:60]})
+            return Ask("ask_product")
+        return Ask("specs", product=product)
+
+
+class ActionGreet(PersonalizedAction):
+    """The greeting, in the persona's words and the user's time of day."""
+
+    def name(self) -> str:
+        return "action_greet"
+
+    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+        return Ask("greet")
+
+
+class ActionOfferDeals(PersonalizedAction):
+    """The follow-up question after a recommendation (the segment slot was set a moment ago)."""
+
+    fresh_profile = False
+
+    def name(self) -> str:
+        return "action_offer_deals"
+
+    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+        return Ask("offer_deals", category=requested_category(tracker))

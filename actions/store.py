@@ -50,6 +50,7 @@ class UserRecord:
     profile: Mapping[bytes, bytes] | None
     live_persona: str | None = None  # set by the feature worker's online assignment
     live_segment: str | None = None
+    last_purchase: float | None = None  # unix time, from the live features
 
 
 def profile_key(sender_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
@@ -142,8 +143,10 @@ class ProfileStore:
         if version and segment:
             personas = await self._version_personas(version)
             persona = personas.get(segment, "default")  # unmapped clusters: default persona
-        live_persona, live_segment = (v.decode("utf-8", "replace") if v else None for v in live)
-        return UserRecord(version, segment, persona, profile, live_persona, live_segment)
+        live_persona, live_segment = (v.decode("utf-8", "replace") if v else None for v in live[:2])
+        return UserRecord(
+            version, segment, persona, profile, live_persona, live_segment, _number(live[2])
+        )
 
     async def _version_personas(self, version: str) -> dict[str, str]:
         if version not in self._personas:
@@ -165,6 +168,11 @@ class ProfileStore:
             pipe.hset(key, mapping={k: str(v) for k, v in fields.items()})
             await self._call(pipe.execute())
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The shared connection pool, for stores that live beside this one."""
+        return self._client
+
     async def ping(self) -> bool:
         try:
             return bool(await self._call(self._client.ping()))
@@ -174,6 +182,14 @@ class ProfileStore:
     async def close(self) -> None:
         await self._client.close()
         await self._client.connection_pool.disconnect()
+
+
+def _number(raw: bytes | None) -> float | None:
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and value == value else None
 
 
 def _positive_int_env(name: str, default: int) -> int:

@@ -13,6 +13,34 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def thompson_probabilities(
+    successes: np.ndarray,
+    failures: np.ndarray,
+    rng: np.random.Generator,
+    min_share: float = 0.05,
+    warmup: int = 50,
+    draws: int = 2000,
+) -> np.ndarray:
+    """Chance each arm is chosen: uniform during warm-up, then Thompson wins mixed with min_share.
+
+    A plain function so the in-memory bandit and the Redis-backed one (state
+    shared by every action-server process) choose the same way.
+    """
+    k = len(successes)
+    if successes.sum() + failures.sum() < warmup:
+        return np.full(k, 1 / k)
+    samples = rng.beta(successes[:, None] + 1, failures[:, None] + 1, size=(k, draws))
+    wins = np.bincount(samples.argmax(axis=0), minlength=k) / draws
+    return min_share + (1 - k * min_share) * wins
+
+
+def validate_arms(arms, min_share: float) -> None:
+    if len(arms) < 2:
+        raise ValueError(f"a bandit needs at least 2 arms, got {len(arms)}")
+    if not 0 <= min_share <= 1 / len(arms):
+        raise ValueError(f"min_share must be within [0, 1/{len(arms)}], got {min_share}")
+
+
 @dataclass
 class ThompsonBandit:
     arms: tuple[str, ...]
@@ -25,12 +53,7 @@ class ThompsonBandit:
     rng: np.random.Generator = field(init=False)
 
     def __post_init__(self) -> None:
-        if len(self.arms) < 2:
-            raise ValueError(f"a bandit needs at least 2 arms, got {len(self.arms)}")
-        if not 0 <= self.min_share <= 1 / len(self.arms):
-            raise ValueError(
-                f"min_share must be within [0, 1/{len(self.arms)}], " f"got {self.min_share}"
-            )
+        validate_arms(self.arms, self.min_share)
         self.successes = np.zeros(len(self.arms))
         self.failures = np.zeros(len(self.arms))
         self.rng = np.random.default_rng(self.random_state)
@@ -40,14 +63,9 @@ class ThompsonBandit:
         return int(self.successes.sum() + self.failures.sum())
 
     def probabilities(self) -> np.ndarray:
-        k = len(self.arms)
-        if self.observations < self.warmup:
-            return np.full(k, 1 / k)
-        samples = self.rng.beta(
-            self.successes[:, None] + 1, self.failures[:, None] + 1, size=(k, self.draws)
+        return thompson_probabilities(
+            self.successes, self.failures, self.rng, self.min_share, self.warmup, self.draws
         )
-        wins = np.bincount(samples.argmax(axis=0), minlength=k) / self.draws
-        return self.min_share + (1 - k * self.min_share) * wins
 
     def predict(self) -> tuple[str, float]:
         """(arm, probability it was chosen with)."""

@@ -2,10 +2,11 @@
 
 experiments:
   - key: reco-copy
-    variants: {control: 0.5, story: 0.5}    # name: weight (repaired if not summing to 1)
+    response: ask_recommendation          # the catalogue response whose arms are tested
+    variants: {base: 0.5, story: 0.5}     # arm name: weight (repaired if not summing to 1)
     personas: [bargain_hunter, casual_browser]   # optional; default: everyone
     conversion: {intent: affirm}          # or {feedback: positive}
-    guardrails: [fallback_rate]
+    guardrails: [negative_feedback_rate]
     coverage: 1.0                         # optional share of eligible users
 """
 
@@ -24,11 +25,21 @@ class ExperimentConfigError(ValueError):
     """The experiments file is unusable; the message names the file and line."""
 
 
+# Guardrail metrics the report knows how to compute (experiments/report.py).
+GUARDRAILS = ("negative_feedback_rate", "feedback_rate")
+CONVERSION_KINDS = ("intent", "feedback")
+
+
 @dataclass(frozen=True)
 class ExperimentSpec:
     experiment: Experiment
     conversion: dict[str, str]
     guardrails: tuple[str, ...]
+    response: str | None = None  # catalogue response whose arms the variants name
+
+    @property
+    def key(self) -> str:
+        return self.experiment.key
 
 
 def _fail(path: str, line: int | None, message: str) -> ExperimentConfigError:
@@ -103,6 +114,26 @@ def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
             line,
             f"experiment {key!r}: 'conversion' must name an event, e.g. " "{intent: affirm}",
         )
+    kinds = [k for k in conversion if k not in CONVERSION_KINDS]
+    if kinds or conversion.get("feedback", "positive") != "positive":
+        raise _fail(
+            source,
+            line,
+            f"experiment {key!r}: 'conversion' must be {{intent: <name>}} or "
+            "{feedback: positive}",
+        )
+    guardrails = tuple(map(str, raw.get("guardrails") or ()))
+    unknown = [g for g in guardrails if g not in GUARDRAILS]
+    if unknown:
+        raise _fail(
+            source,
+            line,
+            f"experiment {key!r}: unknown guardrails {', '.join(unknown)}; "
+            f"use {', '.join(GUARDRAILS)}",
+        )
+    response = raw.get("response")
+    if response is not None and (not isinstance(response, str) or not response.strip()):
+        raise _fail(source, line, f"experiment {key!r}: 'response' must be a response name")
     try:
         coverage = float(raw.get("coverage", 1.0))
     except (TypeError, ValueError):
@@ -113,7 +144,5 @@ def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
         key, tuple(map(str, variants)), tuple(variants.values()), tuple(personas), coverage
     )
     return ExperimentSpec(
-        experiment,
-        {str(k): str(v) for k, v in conversion.items()},
-        tuple(map(str, raw.get("guardrails") or ())),
+        experiment, {str(k): str(v) for k, v in conversion.items()}, guardrails, response
     )

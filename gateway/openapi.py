@@ -115,7 +115,24 @@ def _schemas(config: GatewayConfig) -> dict[str, Any]:
         "ChatMessage": {
             "type": "object",
             "required": ["text"],
-            "properties": {"text": {"type": "string"}},
+            "properties": {
+                "text": {"type": "string"},
+                "buttons": {
+                    "type": "array",
+                    "maxItems": 6,
+                    "description": "quick replies: show the title, send the payload as the "
+                    "next message",
+                    "items": {
+                        "type": "object",
+                        "required": ["title", "payload"],
+                        "properties": {
+                            "title": {"type": "string", "maxLength": 80},
+                            "payload": {"type": "string", "maxLength": 200, "pattern": "^/"},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+            },
             "additionalProperties": False,
         },
         "ChatResponse": {

@@ -44,11 +44,34 @@ def fallback(reason: str) -> Reply:
     return Reply([{"text": FALLBACK_TEXT}], reason)
 
 
-def text_messages(payload: Any) -> list[dict[str, str]] | None:
-    """The text answers of a webhook reply, or None when it is not a list of objects."""
+MAX_BUTTONS = 6
+
+
+def _buttons(raw: Any) -> list[dict[str, str]]:
+    """Quick replies the client may show: short titles, intent payloads ("/name...") only."""
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for b in raw[:MAX_BUTTONS]:
+        if not isinstance(b, dict):
+            continue
+        title, payload = b.get("title"), b.get("payload")
+        if isinstance(title, str) and isinstance(payload, str) and payload.startswith("/"):
+            if 0 < len(title) <= 80 and len(payload) <= 200:
+                out.append({"title": title, "payload": payload})
+    return out
+
+
+def text_messages(payload: Any) -> list[dict[str, Any]] | None:
+    """The text answers (with their quick replies) of a webhook reply, or None when malformed."""
     if not isinstance(payload, list) or not all(isinstance(m, dict) for m in payload):
         return None
-    return [{"text": m["text"]} for m in payload if isinstance(m.get("text"), str)]
+    out: list[dict[str, Any]] = []
+    for m in payload:
+        if isinstance(m.get("text"), str):
+            buttons = _buttons(m.get("buttons"))
+            out.append({"text": m["text"], "buttons": buttons} if buttons else {"text": m["text"]})
+    return out
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:

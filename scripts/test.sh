@@ -26,6 +26,7 @@ step() {
 
 ruff() { .venv/bin/ruff check . && .venv/bin/ruff format --check .; }
 step "ruff" ruff
+step "lint responses" .venv/bin/python -m responses.lint
 step "rasa data validate" $RASA data validate --fail-on-warnings --quiet
 step "train (if changed)" scripts/train.sh
 step "pytest" .venv/bin/pytest -q -p no:cacheprovider

@@ -151,8 +151,14 @@ class Service:
         self.proc = None
 
 
-def action_server(port: int, redis_url: str) -> Service:
+def action_server(
+    port: int, redis_url: str, experiments: Path | None = None, responses: Path | None = None
+) -> Service:
     env = rasa_env() | {"PZ_REDIS_URL": redis_url}
+    if experiments is not None:
+        env["PZ_EXPERIMENTS_FILE"] = str(experiments)
+    if responses is not None:
+        env["PZ_RESPONSES_FILE"] = str(responses)
     return Service(
         "actions",
         [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],

@@ -17,7 +17,10 @@ from actions.recommendations import (
 )
 from actions.session import ActionSessionStart
 from actions.store import ProfileStore
+from experiments.policy import ArmChooser
 from tests.conftest import tracker_from_fixture
+
+BASE = ArmChooser(None, None)  # no experiments, no bandit: every answer in its base wording
 
 
 async def run(action, tracker, domain) -> tuple[str, list[dict[str, Any]]]:
@@ -34,7 +37,7 @@ def segment_set(events) -> Any:
 
 async def test_segment_found_shapes_the_answer_and_sets_the_slot(store, domain):
     await store.put_profile("user_test", {"segment": "bargain_hunter"})
-    action = ActionRecommendProducts(store=store)
+    action = ActionRecommendProducts(store=store, chooser=BASE)
 
     text, events = await run(action, tracker_from_fixture("recommend_phones"), domain)
 
@@ -47,7 +50,9 @@ async def test_frequent_buyer_asking_for_phones_hears_new_arrivals_and_deals(sto
     await store.put_profile("user_test", {"segment": "frequent_buyer"})
 
     text, _ = await run(
-        ActionRecommendProducts(store=store), tracker_from_fixture("recommend_phones"), domain
+        ActionRecommendProducts(store=store, chooser=BASE),
+        tracker_from_fixture("recommend_phones"),
+        domain,
     )
 
     assert "New in smartphones" in text
@@ -58,7 +63,9 @@ async def test_frequent_buyer_asking_for_phones_hears_new_arrivals_and_deals(sto
 
 async def test_segment_missing_means_default_persona(store, domain, caplog):
     text, events = await run(
-        ActionRecommendProducts(store=store), tracker_from_fixture("recommend_phones"), domain
+        ActionRecommendProducts(store=store, chooser=BASE),
+        tracker_from_fixture("recommend_phones"),
+        domain,
     )
 
     assert text.startswith("Popular smartphones:")
@@ -69,7 +76,7 @@ async def test_slot_is_not_reset_when_segment_unchanged(store, domain):
     await store.put_profile("user_test", {"segment": "tech_enthusiast"})
     tracker = tracker_from_fixture("recommend_phones", slots={"segment": "tech_enthusiast"})
 
-    _, events = await run(ActionRecommendProducts(store=store), tracker, domain)
+    _, events = await run(ActionRecommendProducts(store=store, chooser=BASE), tracker, domain)
 
     assert events == []
 
@@ -81,7 +88,9 @@ async def test_redis_stopped_falls_back_to_default_with_a_warning(private_redis,
 
     with caplog.at_level(logging.WARNING):
         text, events = await run(
-            ActionRecommendProducts(store=store), tracker_from_fixture("recommend_phones"), domain
+            ActionRecommendProducts(store=store, chooser=BASE),
+            tracker_from_fixture("recommend_phones"),
+            domain,
         )
 
     assert text.startswith("Popular smartphones:")
@@ -95,7 +104,7 @@ async def test_redis_down_keeps_the_segment_this_session_already_knew(private_re
     private_redis.stop()
     tracker = tracker_from_fixture("recommend_phones", slots={"segment": "casual_browser"})
 
-    text, events = await run(ActionRecommendProducts(store=store), tracker, domain)
+    text, events = await run(ActionRecommendProducts(store=store, chooser=BASE), tracker, domain)
 
     assert text.startswith("Easy-going smartphones")
     assert events == []
@@ -111,7 +120,9 @@ async def test_hung_redis_answers_within_the_deadline(private_redis, domain, cap
     started = time.monotonic()
     with caplog.at_level(logging.WARNING):
         text, _ = await run(
-            ActionRecommendProducts(store=store), tracker_from_fixture("recommend_phones"), domain
+            ActionRecommendProducts(store=store, chooser=BASE),
+            tracker_from_fixture("recommend_phones"),
+            domain,
         )
     elapsed = time.monotonic() - started
 
@@ -137,7 +148,9 @@ async def test_malformed_profile_falls_back_with_a_warning(store, domain, caplog
 
     with caplog.at_level(logging.WARNING):
         text, events = await run(
-            ActionRecommendProducts(store=store), tracker_from_fixture("recommend_phones"), domain
+            ActionRecommendProducts(store=store, chooser=BASE),
+            tracker_from_fixture("recommend_phones"),
+            domain,
         )
 
     assert text.startswith("Popular smartphones:")
@@ -150,7 +163,9 @@ async def test_profile_of_the_wrong_redis_type_falls_back(store, domain, caplog)
 
     with caplog.at_level(logging.WARNING):
         text, _ = await run(
-            ActionRecommendProducts(store=store), tracker_from_fixture("recommend_phones"), domain
+            ActionRecommendProducts(store=store, chooser=BASE),
+            tracker_from_fixture("recommend_phones"),
+            domain,
         )
 
     assert text.startswith("Popular smartphones:")
@@ -171,7 +186,7 @@ async def test_recommendation_without_category_uses_the_favourite(store, domain)
         },
     )
 
-    text, _ = await run(ActionRecommendProducts(store=store), tracker, domain)
+    text, _ = await run(ActionRecommendProducts(store=store, chooser=BASE), tracker, domain)
 
     assert text.startswith("Easy-going smart-home devices")
 
@@ -187,7 +202,7 @@ async def test_recommendation_without_any_category_asks_for_one(store, domain):
         },
     )
 
-    text, _ = await run(ActionRecommendProducts(store=store), tracker, domain)
+    text, _ = await run(ActionRecommendProducts(store=store, chooser=BASE), tracker, domain)
 
     assert text.startswith("What are you looking for:") and "laptops" in text
 
@@ -196,8 +211,8 @@ async def test_deals_and_new_arrivals_follow_the_persona(store, domain):
     await store.put_profile("user_test", {"segment": "bargain_hunter"})
     tracker = tracker_from_fixture("recommend_phones")
 
-    deals, _ = await run(ActionShowDeals(store=store), tracker, domain)
-    new, _ = await run(ActionShowNewArrivals(store=store), tracker, domain)
+    deals, _ = await run(ActionShowDeals(store=store, chooser=BASE), tracker, domain)
+    new, _ = await run(ActionShowNewArrivals(store=store, chooser=BASE), tracker, domain)
 
     assert deals.startswith("Biggest savings on smartphones")
     assert new.startswith("New smartphones, lowest price first:")
@@ -214,7 +229,9 @@ async def test_deals_and_new_arrivals_follow_the_persona(store, domain):
 async def test_specs_lead_with_what_the_persona_cares_about(store, domain, segment, first_line):
     await store.put_profile("user_test", {"segment": segment})
 
-    text, _ = await run(ActionShowSpecs(store=store), tracker_from_fixture("ask_specs"), domain)
+    text, _ = await run(
+        ActionShowSpecs(store=store, chooser=BASE), tracker_from_fixture("ask_specs"), domain
+    )
 
     assert text.startswith(first_line)
 
@@ -230,7 +247,7 @@ async def test_specs_of_an_unknown_product_suggests_real_ones(store, domain):
         },
     )
 
-    text, _ = await run(ActionShowSpecs(store=store), tracker, domain)
+    text, _ = await run(ActionShowSpecs(store=store, chooser=BASE), tracker, domain)
 
     assert text.startswith('I couldn\'t find "zork 9000"')
 
@@ -295,8 +312,48 @@ async def test_phones_get_shorter_lists_from_the_gateways_device_cue(
         "recommend_phones", latest_message={**base, "metadata": metadata}
     )
 
-    text, _ = await run(ActionRecommendProducts(store=store), tracker, domain)
+    text, _ = await run(ActionRecommendProducts(store=store, chooser=BASE), tracker, domain)
 
     assert text.count("•") == items
     if isinstance(metadata, dict) and metadata.get("region"):
         assert message_context(tracker).region == "DE"
+
+
+async def test_greeting_follows_persona_time_of_day_and_recent_purchase(store, domain):
+    from actions.recommendations import ActionGreet
+
+    await store.put_profile("user_test", {"segment": "frequent_buyer"})
+    morning_in_berlin = 1_780_000_000 - (1_780_000_000 % 86400) + 7 * 3600
+    base = tracker_from_fixture("recommend_phones").latest_message
+    tracker = tracker_from_fixture(
+        "recommend_phones",
+        latest_message={**base, "metadata": {"timezone": "Europe/Berlin"}, "entities": []},
+    )
+    greet = ActionGreet(store=store, clock=lambda: morning_in_berlin)
+
+    plain, events = await run(greet, tracker, domain)
+    await store.client.hset(
+        f"{store.namespace}:live:user_test", "last_purchase", morning_in_berlin - 3600
+    )
+    after_purchase, _ = await run(greet, tracker, domain)
+    await store.put_profile("user_test", {"segment": "default"})
+    default_morning, _ = await run(greet, tracker, domain)
+
+    assert plain.startswith("Welcome back! There's new stock")
+    assert after_purchase.startswith("Welcome back, and thanks for your recent order!")
+    assert default_morning.startswith("Good morning! I'm the Voltmart shop assistant.")
+    assert segment_set(events) == "frequent_buyer"
+
+
+async def test_offer_deals_trusts_the_segment_slot_without_asking_redis(private_redis, domain):
+    from actions.recommendations import ActionOfferDeals
+
+    store = ProfileStore.from_url(private_redis.url, timeout=0.2)
+    private_redis.stop()  # would fall back to default if the action asked Redis
+    tracker = tracker_from_fixture("recommend_phones", slots={"segment": "bargain_hunter"})
+
+    text, events = await run(ActionOfferDeals(store=store, chooser=BASE), tracker, domain)
+
+    assert text == "Want the full list of discounts in this category?"
+    assert events == []
+    await store.close()

@@ -190,7 +190,31 @@
     }
   }
 
-  async function sendMessage(rawText) {
+  // Quick replies under a bot message: the title is shown, the payload is sent.
+  function addButtons(buttons) {
+    const group = document.createElement("div");
+    group.className = "replies";
+    group.setAttribute("role", "group");
+    for (const b of buttons) {
+      if (!b || typeof b.title !== "string" || typeof b.payload !== "string") continue;
+      const el = document.createElement("button");
+      el.type = "button";
+      el.className = "chip reply";
+      el.textContent = b.title;
+      el.addEventListener("click", () => {
+        if (busy) return;
+        for (const other of group.querySelectorAll("button")) other.disabled = true;
+        sendMessage(b.payload, b.title);
+      });
+      group.append(el);
+    }
+    if (group.childElementCount) {
+      ui.messages.append(group);
+      scrollToEnd();
+    }
+  }
+
+  async function sendMessage(rawText, shown) {
     const text = String(rawText || "").trim();
     if (!text || busy) return;
     if (!session) {
@@ -209,8 +233,8 @@
     const gen = generation;
     const controller = new AbortController();
     inflight = controller;
-    addBubble("user", text);
-    ui.input.value = "";
+    addBubble("user", shown || text);
+    if (!shown) ui.input.value = "";
     setWaiting(true);
     try {
       const headers = { Authorization: `Bearer ${session.token}` };
@@ -235,13 +259,15 @@
           + "Please try again.");
         return;
       }
-      const texts = data.messages
-        .map((m) => (m && typeof m.text === "string" ? m.text : ""))
-        .filter((t) => t.trim() !== "");
-      if (texts.length === 0) {
+      const replies = data.messages.filter(
+        (m) => m && typeof m.text === "string" && m.text.trim() !== "");
+      if (replies.length === 0) {
         addNotice("The assistant had nothing to say to that. Try asking another way.");
       }
-      for (const t of texts) addBubble("bot", t);
+      for (const m of replies) {
+        addBubble("bot", m.text);
+        if (Array.isArray(m.buttons)) addButtons(m.buttons);
+      }
     } catch (err) {
       if (gen !== generation) return;
       const msg = failureText(err, controller);

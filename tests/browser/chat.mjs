@@ -3,7 +3,7 @@
 //
 //   node tests/browser/chat.mjs --url http://127.0.0.1:PORT --persona bargain_hunter \
 //     --message "can you recommend a phone?" --expect "Best value smartphones" \
-//     --screenshot var/shot.png [--timeout 30000] [--viewport 390x844]
+//     --screenshot var/shot.png [--timeout 30000] [--viewport 390x844] [--rate Helpful]
 //
 // Picks the persona, signs in, waits for the "Signed in as" header, sends the
 // message with Enter and waits for a bot bubble containing --expect. Prints one
@@ -47,6 +47,7 @@ function parseOptions(argv) {
       screenshot: { type: "string" },
       timeout: { type: "string", default: "30000" },
       viewport: { type: "string", default: "1280x800" },
+      rate: { type: "string" },
     },
   });
   for (const name of ["url", "persona", "message", "expect"]) {
@@ -110,10 +111,26 @@ async function run(opts, state) {
   await page.waitForFunction(() => document.getElementById("typing")?.hidden !== false,
     null, { timeout: opts.timeout });
 
+  // --rate: click the quick reply with this title under the answer and wait for the thanks.
+  let rated = null;
+  if (opts.rate) {
+    const button = page.locator(".replies .chip.reply", { hasText: opts.rate }).last();
+    await waitFor(page, button, null, `a quick reply titled ${JSON.stringify(opts.rate)}`, opts.timeout);
+    const before = await page.locator(".msg.bot").count();
+    await button.click();
+    const next = page.locator(".msg.bot").nth(before);
+    await waitFor(page, next, null, "the answer to the quick reply", opts.timeout);
+    rated = (await next.textContent()).trim();
+    const disabled = await page.locator(".replies").last().locator("button:disabled").count();
+    if (disabled === 0) throw new Error("quick replies stay clickable after use");
+  }
+
   if (opts.screenshot) await screenshot(page, opts.screenshot);
   if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join("; ")}`);
   const sender = (/Signed in as (\S+)/.exec(header) || [])[1] || "";
-  return { ok: true, persona: opts.persona, sender, reply: replies[botsBefore] ?? replies[0] };
+  return {
+    ok: true, persona: opts.persona, sender, reply: replies[botsBefore] ?? replies[0], rated,
+  };
 }
 
 // Wait for a locator (optionally with text matching re), but fail early with the

@@ -15,7 +15,7 @@ GOOD = """experiments:
     variants: {control: 0.5, story: 0.5}
     personas: [bargain_hunter]
     conversion: {intent: affirm}
-    guardrails: [fallback_rate]
+    guardrails: [negative_feedback_rate]
 """
 
 
@@ -28,7 +28,9 @@ def write(tmp_path, text):
 def test_good_file(tmp_path):
     spec = load_experiments(write(tmp_path, GOOD))["reco-copy"]
     assert spec.experiment.variants == ("control", "story")
-    assert spec.conversion == {"intent": "affirm"} and spec.guardrails == ("fallback_rate",)
+    assert spec.conversion == {"intent": "affirm"} and spec.guardrails == (
+        "negative_feedback_rate",
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,6 +46,10 @@ def test_good_file(tmp_path):
         (GOOD.replace("    conversion: {intent: affirm}\n", ""), "'conversion' must name"),
         (GOOD + GOOD.replace("experiments:\n", ""), "line 7: duplicate experiment key"),
         (GOOD.replace("  - key: reco-copy", "  - key: ''"), "non-empty 'key'"),
+        (GOOD.replace("{intent: affirm}", "{click: 1}"), "'conversion' must be"),
+        (GOOD.replace("{intent: affirm}", "{feedback: negative}"), "'conversion' must be"),
+        (GOOD.replace("[negative_feedback_rate]", "[bounce]"), "unknown guardrails bounce"),
+        (GOOD.replace("    personas:", "    response: [1]\n    personas:"), "'response' must"),
     ],
 )
 def test_bad_files_name_file_and_line(tmp_path, text, message):

@@ -67,6 +67,23 @@ class RasaStub:
             return web.json_response({"error": "SECRET-RASA-DETAIL"}, status=400)
         if self.mode == "garbage":
             return web.Response(text="<html>not json</html>")
+        if self.mode == "buttons":  # quick replies, some malformed
+            return web.json_response(
+                [
+                    {
+                        "text": "pick one",
+                        "buttons": [
+                            {"title": "👍 Helpful", "payload": "/feedback_positive"},
+                            {"title": "no slash", "payload": "feedback_positive"},
+                            {"title": "", "payload": "/empty_title"},
+                            {"title": "x" * 81, "payload": "/too_long_title"},
+                            {"title": "bad", "payload": 7},
+                            "not a button",
+                        ],
+                    },
+                    {"text": "plain", "buttons": "nope"},
+                ]
+            )
         text = f"echo: {body['message']}"
         return web.json_response(
             [{"recipient_id": body["sender"], "text": text}, {"recipient_id": body["sender"]}]

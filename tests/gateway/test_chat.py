@@ -41,6 +41,16 @@ async def test_answer_is_rasa_text_for_the_token_subject(gw, rasa):
     assert "segment_lookups_total 1" in await gw.metrics()
 
 
+async def test_quick_replies_pass_through_and_malformed_ones_are_dropped(gw, rasa):
+    rasa.mode = "buttons"
+    resp = await gw.chat({"message": "recommend a phone"})
+    assert resp.status == 200
+    assert (await resp.json())["messages"] == [
+        {"text": "pick one", "buttons": [{"title": "👍 Helpful", "payload": "/feedback_positive"}]},
+        {"text": "plain"},
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "hint"),
     [

@@ -1,0 +1,1 @@
+"""Response engine: catalogue, rendering, generation."""

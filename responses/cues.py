@@ -1,0 +1,107 @@
+"""Contextual cues a catalogue condition can test, computed from the turn.
+
+Unknown cues stay None and never satisfy a condition, so a turn without a
+timezone simply gets the wording that does not depend on the time of day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from actions.personas import PERSONAS
+from actions.profiles import CATEGORIES
+
+TIMES_OF_DAY = ("night", "morning", "afternoon", "evening")  # 0-6, 6-12, 12-18, 18-24 local
+CHANNELS = ("web", "slack", "rest", "other")
+DEVICES = ("mobile", "desktop")
+RECENT = ("just_bought", "same_category_again")
+JUST_BOUGHT_S = 48 * 3600
+GREETINGS = {"morning": "Good morning", "afternoon": "Good afternoon", "evening": "Good evening"}
+
+REGION = re.compile(r"^[A-Z]{2}$")
+# What each cue may be compared with; the linter rejects anything else as "can never match".
+DOMAINS: dict[str, tuple] = {
+    "time_of_day": TIMES_OF_DAY,
+    "channel": CHANNELS,
+    "device": DEVICES,
+    "recent": RECENT,
+    "category": CATEGORIES,
+    "has_deals": (True, False),
+    "has_new": (True, False),
+    "region": (),  # any two-letter code, checked by pattern
+}
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def time_of_day(timezone: str | None, now: float) -> str | None:
+    zone = _zone(timezone) if timezone else None
+    if zone is None:
+        return None
+    return TIMES_OF_DAY[dt.datetime.fromtimestamp(now, zone).hour // 6]
+
+
+def channel_of(metadata_channel: str | None, input_channel: str | None) -> str:
+    for value in (metadata_channel, input_channel):
+        if value in ("web", "slack"):
+            return value
+    return "rest" if input_channel in ("rest", "rasa_ext.channels.GuardedRestInput") else "other"
+
+
+@dataclass(frozen=True)
+class Cues:
+    persona: str = "default"
+    time_of_day: str | None = None
+    region: str | None = None
+    channel: str = "rest"
+    device: str | None = None
+    recent: frozenset[str] = field(default_factory=frozenset)
+    category: str | None = None
+    has_deals: bool | None = None
+    has_new: bool | None = None
+
+    def value(self, cue: str) -> object:
+        return getattr(self, cue)
+
+    @property
+    def greeting(self) -> str:
+        return GREETINGS.get(self.time_of_day or "", "Hi")
+
+    def coarse(self) -> dict[str, str]:
+        """What may leave the process (the generator's prompt): no exact location or time."""
+        out = {
+            "time_of_day": self.time_of_day,
+            "region": self.region,
+            "channel": self.channel,
+            "recent": ",".join(sorted(self.recent)),
+        }
+        return {k: v for k, v in out.items() if v}
+
+
+def recent_behaviour(
+    last_purchase: float | None,
+    category: str | None,
+    previous_categories: tuple[str | None, ...],
+    now: float,
+) -> frozenset[str]:
+    """`just_bought` within two days of a purchase; `same_category_again` on a repeat visit."""
+    out = set()
+    if last_purchase is not None and 0 <= now - last_purchase <= JUST_BOUGHT_S:
+        out.add("just_bought")
+    if category is not None and category in previous_categories:
+        out.add("same_category_again")
+    return frozenset(out)
+
+
+def valid_persona(persona: str | None) -> str:
+    return persona if persona in PERSONAS else "default"

@@ -1,0 +1,168 @@
+"""Turning a response key and the turn's cues into text: the catalogue's variant, then its wording.
+
+Product lists are rendered by plain, cached functions of immutable inputs, so
+the per-turn cost is choosing the variant and filling a few slots.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+
+from actions.catalogue import Catalogue, Product, default_catalogue
+from actions.profiles import CATEGORIES
+from responses.catalogue import (
+    BASE_ARM,
+    LISTING,
+    PRODUCT,
+    CatalogueFile,
+    ResponseCatalogue,
+    Section,
+    Variant,
+    Wording,
+    catalogue_path,
+)
+from responses.cues import Cues
+from responses.listing import (
+    PICKS,
+    category_facts,
+    category_label,
+    examples,
+    facts_inline,
+    facts_lines,
+    product_line,
+)
+from responses.template import Format, format_for
+
+SHOP = "Voltmart"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    response: str
+    variant: str
+    arm: str
+    products: tuple[Product, ...] = ()
+
+
+def _section(
+    products: Catalogue,
+    section: Section,
+    category: str | None,
+    compact: bool,
+    values: dict,
+    fmt: Format,
+) -> tuple[list[str], list[Product]]:
+    limit = min(section.limit, 2) if compact else section.limit
+    chosen = PICKS[section.pick](products, category)[:limit]
+    if chosen:
+        lines = [section.title.render(values, fmt)]
+        lines += [fmt.escape(product_line(p, section.facts)) for p in chosen]
+        return lines, chosen
+    return ([section.empty.render(values, fmt)] if section.empty else []), []
+
+
+@functools.lru_cache(maxsize=2048)  # pure function of immutable inputs
+def _listing(
+    products: Catalogue,
+    wording: Wording,
+    category: str | None,
+    compact: bool,
+    fmt: Format,
+    items: tuple[tuple[str, object], ...],
+) -> tuple[str, tuple[Product, ...]]:
+    values = dict(items)
+    lines: list[str] = []
+    shown: list[Product] = []
+    if wording.intro:
+        lines.append(wording.intro.render(values, fmt))
+    for section in wording.sections:
+        section_lines, chosen = _section(products, section, category, compact, values, fmt)
+        lines += section_lines
+        shown += chosen
+    if wording.closing:
+        lines.append(wording.closing.render(values, fmt))
+    return "\n".join(lines), tuple(shown)
+
+
+class ResponseEngine:
+    def __init__(
+        self, source: CatalogueFile | ResponseCatalogue, products: Catalogue, shop: str = SHOP
+    ) -> None:
+        self._source, self.products, self.shop = source, products, shop
+
+    @property
+    def catalogue(self) -> ResponseCatalogue:
+        source = self._source
+        return source.get() if isinstance(source, CatalogueFile) else source
+
+    def cues_with_facts(self, cues: Cues, category: str | None) -> Cues:
+        """Add the requested category and its catalogue facts, so conditions can test them."""
+        category = category if category in CATEGORIES else None
+        facts = category_facts(self.products, category)
+        return replace(
+            cues, category=category, has_deals=facts["has_deals"], has_new=facts["has_new"]
+        )
+
+    def variant(self, key: str, cues: Cues) -> Variant:
+        return self.catalogue.get(key).select(cues)
+
+    def common(self, cues: Cues) -> dict[str, object]:
+        return {
+            "shop": self.shop,
+            "persona": cues.persona.replace("_", " "),
+            "greeting": cues.greeting,
+            "time_of_day": cues.time_of_day or "",
+            "region": cues.region or "",
+            "channel": cues.channel,
+        }
+
+    def render(
+        self,
+        key: str,
+        cues: Cues,
+        *,
+        arm: str = BASE_ARM,
+        variant: Variant | None = None,
+        compact: bool = False,
+        product: Product | None = None,
+        **values: object,
+    ) -> Rendered:
+        response = self.catalogue.get(key)
+        variant = variant or response.select(cues)
+        wording = variant.wording(arm)
+        arm = arm if arm in variant.arm_names else BASE_ARM
+        fmt = format_for(cues.channel)
+        values = {**self.common(cues), **values}
+        if response.kind == LISTING:
+            values.update(category_facts(self.products, cues.category))
+            values["category"] = category_label(cues.category)
+            text, shown = _listing(
+                self.products, wording, cues.category, compact, fmt, tuple(sorted(values.items()))
+            )
+            return Rendered(text, key, variant.id, arm, shown)
+        if response.kind == PRODUCT and product is not None:
+            values.update(product=product.name, category=category_label(product.category))
+            if wording.layout == "list":
+                lines = [wording.text.render(values, fmt)]
+                lines += [fmt.escape(f"• {line}") for line in facts_lines(product, wording.facts)]
+                return Rendered("\n".join(lines), key, variant.id, arm, (product,))
+            values["facts"] = facts_inline(product, wording.facts)
+            return Rendered(wording.text.render(values, fmt), key, variant.id, arm, (product,))
+        if key in ("unknown_product", "ask_product"):
+            values.setdefault("examples", examples(self.products))
+        if key == "ask_category":
+            values.setdefault("options", ", ".join(category_label(c) for c in CATEGORIES))
+        return Rendered(wording.text.render(values, fmt), key, variant.id, arm)
+
+
+_default: ResponseEngine | None = None
+
+
+def default_engine() -> ResponseEngine:
+    """The process-wide engine; the first call loads and lints the catalogue (fatal if broken)."""
+    global _default
+    if _default is None:
+        _default = ResponseEngine(CatalogueFile(catalogue_path()), default_catalogue())
+    return _default

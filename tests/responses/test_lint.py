@@ -1,0 +1,184 @@
+"""The catalogue's structure (errors name file and line) and meaning (`make lint-responses`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from responses.catalogue import DEFAULT_PATH, CatalogueError, CatalogueFile, load_catalogue
+from responses.lint import lint, lint_experiments
+
+GOOD = DEFAULT_PATH.read_text()
+ROOT = DEFAULT_PATH.parent.parent
+
+
+def write(tmp_path, text, name="catalogue.yml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def problems(tmp_path, text):
+    return lint(load_catalogue(write(tmp_path, text)))
+
+
+def test_the_shipped_catalogue_is_clean():
+    assert lint(load_catalogue()) == []
+    assert lint_experiments(load_catalogue(), ROOT / "experiments" / "experiments.yml") == []
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        # an intent without a default
+        (
+            "      - id: deals.default\n        sections:",
+            "      - id: deals.default\n        when: {channel: web}\n        sections:",
+            "response 'deals' has no default",
+        ),
+        # a persona without wording of its own
+        (
+            "      - id: greet.casual_browser\n        personas: [casual_browser]",
+            "      - id: greet.casual_browser\n        personas: [tech_enthusiast]\n"
+            "        order: 1",
+            "no wording for persona 'casual_browser'",
+        ),
+        # conditions that can never match
+        ("when: {time_of_day: night}", "when: {time_of_day: brunch}", "'brunch' never occurs"),
+        ("when: {time_of_day: night}", "when: {weather: rainy}", "unknown cue 'weather'"),
+        ("when: {time_of_day: night}", "when: {region: Germany}", "'Germany' never occurs"),
+        ("when: {time_of_day: night}", "when: {time_of_day: []}", "lists no values"),
+        ("when: {has_deals: false}", "when: {has_deals: sometimes}", "never occurs"),
+        (
+            'personas: [casual_browser]\n        text: "Hi there',
+            'personas: [casual_browser, wizard]\n        text: "Hi there',
+            "unknown persona 'wizard'",
+        ),
+        # a tie without an explicit order
+        (
+            "      - id: greet.default.night\n        when: {time_of_day: night}",
+            "      - id: greet.default.night\n        when: {time_of_day: [night, morning]}",
+            "tie for the same turns",
+        ),
+        # same conditions, one loses on order: it can never match
+        (
+            "      - id: greet.default.night\n        when: {time_of_day: night}",
+            "      - id: greet.default.night\n        order: 2\n"
+            "        when: {time_of_day: [morning, afternoon, evening]}",
+            "'greet.default.timed' can never match",
+        ),
+        # undefined variables, unknown building blocks
+        ("Popular {category}:", "Popular {categroy}:", "undefined variable {categroy}"),
+        ('text: "Hi! Good timing', 'text: "{product}: Good timing', "undefined variable {product}"),
+        ("pick: top_rated", "pick: cheapest_first", "unknown pick 'cheapest_first'"),
+        (
+            "facts: [highlight, price], limit: 3}",
+            "facts: [highlight, colour], limit: 3}",
+            "unknown fact 'colour'",
+        ),
+    ],
+    ids=lambda value: value[:30] if isinstance(value, str) else "",
+)
+def test_lint_finds_each_kind_of_mistake(tmp_path, old, new, expected):
+    assert old in GOOD, old
+    found = problems(tmp_path, GOOD.replace(old, new, 1))
+    assert any(expected in p for p in found), found
+    assert all(p.startswith(str(tmp_path)) for p in found)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("responses: [", "line 1: invalid YAML"),
+        ("other: 1", "expected a top-level 'responses:' mapping"),
+        ("responses:\n  greet: {}\n", "line 2: response 'greet' needs a 'variants' list"),
+        ("responses:\n  gret:\n    variants: []\n", "unknown response 'gret'"),
+        (GOOD.replace("text: \"Hi! I'm the {shop}", "text: \"Hi! I'm the {shop", 1), "stray '{'"),
+        (
+            GOOD.replace("      - id: greet.bargain_hunter\n", "      - id: greet.default\n"),
+            "duplicate variant id 'greet.default'",
+        ),
+        (GOOD.replace("limit: 3}", "limit: lots}", 1), "'limit' must be a whole number"),
+        (
+            GOOD.replace("  offer_deals:\n", "  offer_deals_x:\n"),
+            "unknown response 'offer_deals_x'",
+        ),
+        (
+            GOOD.replace(
+                "      - id: greet.default.night\n",
+                "      - id: greet.default.night\n        order: first\n",
+            ),
+            "'order' must be a number",
+        ),
+    ],
+    ids=lambda value: value[-30:] if isinstance(value, str) else "",
+)
+def test_malformed_catalogue_names_file_and_line(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(path)
+    assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_experiment_arms_must_exist_in_the_response(tmp_path):
+    experiments = write(
+        tmp_path,
+        "experiments:\n  - key: x\n    response: recommend\n    variants: {base: 0.5, story: 0.5}\n"
+        "    personas: [bargain_hunter]\n    conversion: {feedback: positive}\n",
+        "experiments.yml",
+    )
+    found = lint_experiments(load_catalogue(), experiments)
+    assert found and "has no arm 'story'" in found[0] and "recommend.bargain_hunter" in found[0]
+
+
+def test_lint_cli_exit_codes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ok = subprocess.run(
+        [sys.executable, "-m", "responses.lint"], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "responses ok" in ok.stdout
+    broken = write(tmp_path, GOOD.replace("Popular {category}:", "Popular {nope}:"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "responses.lint", str(broken)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert bad.returncode == 1 and "Error:" in bad.stderr and "{nope}" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_wording_changes_are_picked_up_without_restart_and_broken_edits_are_refused(tmp_path):
+    from actions.catalogue import default_catalogue
+    from responses.cues import Cues
+    from responses.engine import ResponseEngine
+
+    path = write(tmp_path, GOOD)
+    source = CatalogueFile(path, check_every_s=0)
+    engine = ResponseEngine(source, default_catalogue())
+    before = engine.render("greet", Cues()).text
+
+    write(tmp_path, GOOD.replace("How can I help you today?", "What brings you in today?"))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    after = engine.render("greet", Cues()).text
+    assert (
+        before.endswith("How can I help you today?")
+        and after.endswith("What brings you in?") is False
+    )
+    assert after.endswith("What brings you in today?")
+
+    write(tmp_path, GOOD.replace("Popular {category}:", "Popular {oops}:"))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    assert engine.render("greet", Cues()).text == after  # lint error: last good catalogue kept
+
+
+def test_a_broken_catalogue_is_fatal_at_start_up(tmp_path):
+    path = write(tmp_path, GOOD.replace("Popular {category}:", "Popular {oops}:"))
+    with pytest.raises(CatalogueError, match="undefined variable"):
+        CatalogueFile(path)
