@@ -57,10 +57,11 @@ lint-responses: install  ## check the response catalogue (and the experiments na
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
-bench: install train  ## action server, feature worker, gateway vs Rasa (writes bench/results/)
+bench: install train  ## action server, feature worker, gateway, response engine (bench/results/)
 	@$(PY) -m bench.action_latency
 	@$(PY) -m bench.realtime
 	@$(PY) -m bench.gateway
+	@$(PY) -m bench.responses
 
 bench-segmentation: install  ## segmentation at 1M synthetic users: time, memory, publish rate
 	@$(PY) -m bench.segmentation --users $${USERS:-1000000}

@@ -25,7 +25,7 @@ from experiments.config import load_experiments
 from experiments.decisions import DecisionStore
 from experiments.exposures import ExposureStore
 from experiments.policy import ArmChooser, load_bandit_settings
-from responses.cues import Cues, valid_persona
+from responses.cues import Cues
 from responses.engine import ResponseEngine, default_engine
 
 logger = logging.getLogger(__name__)
@@ -91,9 +91,6 @@ class PersonalizedAction(Action, ABC):
     Created once per server and shared by every conversation: dependencies are
     injected (tests pass their own) and no conversation state lives on self.
     """
-
-    # False: trust the segment slot this turn already set (saves a Redis round trip).
-    fresh_profile = True
 
     def __init__(
         self,
@@ -163,15 +160,14 @@ class PersonalizedAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        if self.fresh_profile:
-            resolution = await resolve_profile(
-                self.store, tracker.sender_id, tracker.get_slot(SEGMENT_SLOT)
-            )
-        else:
-            resolution = Resolution(
-                Profile(segment=valid_persona(tracker.get_slot(SEGMENT_SLOT))), "slot"
-            )
+        resolution = await resolve_profile(
+            self.store, tracker.sender_id, tracker.get_slot(SEGMENT_SLOT)
+        )
         await self.record_conversions(tracker)
         reply, _ = await self.reply(tracker, resolution)
         dispatcher.utter_message(text=reply.text, buttons=list(reply.buttons))
+        if reply.follow_up:
+            # Asked here rather than by a separate action: each custom action call costs
+            # Rasa tens of milliseconds of CPU (bench/responses.py).
+            dispatcher.utter_message(text=reply.follow_up)
         return segment_events(tracker, resolution) + reply_events(tracker, reply)

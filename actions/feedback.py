@@ -46,7 +46,7 @@ def reply_for(rating: str | None, reason: str | None, outcome: FeedbackOutcome) 
 
 
 class ActionRecordFeedback(PersonalizedAction):
-    fresh_profile = False
+    """Trusts the segment slot (set by the recommendation it rates): no profile read."""
 
     def name(self) -> str:
         return "action_record_feedback"

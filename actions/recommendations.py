@@ -19,7 +19,7 @@ class ActionRecommendProducts(PersonalizedAction):
         )
         if category is None:
             return Ask("ask_category")
-        return Ask("recommend", category=category, decision=True)
+        return Ask("recommend", category=category, decision=True, follow_up="offer_deals")
 
 
 class ActionShowDeals(PersonalizedAction):
@@ -63,15 +63,3 @@ class ActionGreet(PersonalizedAction):
 
     def ask(self, profile: Profile, tracker: Tracker) -> Ask:
         return Ask("greet")
-
-
-class ActionOfferDeals(PersonalizedAction):
-    """The follow-up question after a recommendation (the segment slot was set a moment ago)."""
-
-    fresh_profile = False
-
-    def name(self) -> str:
-        return "action_offer_deals"
-
-    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
-        return Ask("offer_deals", category=requested_category(tracker))

@@ -51,6 +51,7 @@ class Ask:
     product: Product | None = None
     values: Mapping[str, object] = field(default_factory=dict)
     decision: bool = False  # a recommendation: choose an arm, log it, offer thumbs
+    follow_up: str | None = None  # a second message (a question), in the same action call
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Reply:
     choice: Choice
     decision: Decision | None = None
     buttons: tuple[dict, ...] = ()
+    follow_up: str | None = None
 
 
 def previous_categories(tracker: Tracker, limit: int = 60) -> tuple[str, ...]:
@@ -141,4 +143,5 @@ async def respond(
         **ask.values,
     )
     buttons = FEEDBACK_BUTTONS if decision is not None else ()
-    return Reply(rendered, rendered.text, choice, decision, buttons)
+    follow_up = engine.render(ask.follow_up, cues).text if ask.follow_up else None
+    return Reply(rendered, rendered.text, choice, decision, buttons, follow_up)

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000, help="calls per path per round (A)")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=10, help="turns per second (B)")
+    parser.add_argument("--rate", type=float, default=5, help="turns per second (B)")
     parser.add_argument("--seconds", type=float, default=15, help="seconds per round (B)")
     parser.add_argument("--skip-rasa", action="store_true", help="only part A")
     args = parser.parse_args(argv)

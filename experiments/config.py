@@ -12,13 +12,16 @@ experiments:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from actions.personas import PERSONAS
-from experiments.assignment import Experiment
+from experiments.assignment import Experiment, repair_weights
+
+logger = logging.getLogger(__name__)
 
 
 class ExperimentConfigError(ValueError):
@@ -140,8 +143,19 @@ def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
         raise _fail(source, line, f"experiment {key!r}: 'coverage' must be a number") from None
     if not 0 < coverage <= 1:
         raise _fail(source, line, f"experiment {key!r}: 'coverage' must be within (0, 1]")
+    raw_weights = list(variants.values())
+    weights = repair_weights(raw_weights)  # once, at load: no warning on every turn
+    if weights != raw_weights:
+        logger.warning(
+            "%s, line %s: experiment %r: weights %r repaired to %r",
+            source,
+            line,
+            key,
+            raw_weights,
+            [round(w, 6) for w in weights],
+        )
     experiment = Experiment(
-        key, tuple(map(str, variants)), tuple(variants.values()), tuple(personas), coverage
+        key, tuple(map(str, variants)), tuple(weights), tuple(personas), coverage
     )
     return ExperimentSpec(
         experiment, {str(k): str(v) for k, v in conversion.items()}, guardrails, response

@@ -78,3 +78,20 @@ async def test_exposure_is_sticky_across_weight_changes(tmp_path, redis_url):
     async for key in client.scan_iter(match=f"{ns}:*"):
         await client.unlink(key)
     await client.close()
+
+
+def test_weights_not_summing_to_one_are_repaired_once_at_load(tmp_path, caplog):
+    import logging
+
+    from experiments.assignment import assign
+
+    path = write(tmp_path, GOOD.replace("{control: 0.5, story: 0.5}", "{control: 3, story: 1}"))
+    with caplog.at_level(logging.WARNING):
+        spec = load_experiments(path)["reco-copy"]
+    assert spec.experiment.weights == (0.75, 0.25)
+    assert f"{path}, line 2" in caplog.text and "repaired" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assigned = [assign(spec.experiment, f"u{i}", "bargain_hunter") for i in range(2000)]
+    assert caplog.text == ""  # no warning per turn
+    assert 0.70 < assigned.count("control") / 2000 < 0.80
