@@ -8,6 +8,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from experiments.exposures import ExposureStore
 from experiments.policy import ArmChooser, load_bandit_settings
 from responses.cues import Cues
 from responses.engine import ResponseEngine, default_engine
+from responses.generation import Generator, load_generator_config
+from responses.guarding import GenerationRequest, ProductFact
+from responses.listing import euros
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +73,40 @@ def reply_events(tracker: Tracker, reply: Reply) -> list[EventType]:
 
 
 _choosers: dict[int, ArmChooser] = {}
+_generators: dict[int, Generator | None] = {}
+
+
+def default_generator(store: ProfileStore) -> Generator | None:
+    """The optional generator from endpoints.yml (off unless `generator.enabled`)."""
+    if id(store) not in _generators:
+        config = load_generator_config(os.environ.get("PZ_ENDPOINTS_FILE", "endpoints.yml"))
+        generator = None
+        if config is not None:
+
+            async def count(reason: str) -> None:  # shared by every process, for dashboards
+                async with asyncio.timeout(store.timeout):
+                    await store.client.hincrby(f"{store.namespace}:gen:outcomes", reason, 1)
+
+            names = [p.name for p in default_catalogue().products]
+            generator = Generator(config, names, on_outcome=count)
+        _generators[id(store)] = generator
+    return _generators[id(store)]
+
+
+def generation_request(ask: Ask, reply: Reply, cues: Cues, tracker: Tracker) -> GenerationRequest:
+    facts = tuple(
+        ProductFact(p.name, euros(p.price), euros(p.deal_price) if p.on_deal else None, p.highlight)
+        for p in reply.rendered.products
+    )
+    text = (tracker.latest_message or {}).get("text")
+    return GenerationRequest(
+        cues.persona,
+        cues.coarse(),
+        facts,
+        reply.text,
+        text if isinstance(text, str) else "",
+        cues.channel,
+    )
 
 
 def default_chooser(store: ProfileStore) -> ArmChooser:
@@ -99,12 +137,20 @@ class PersonalizedAction(Action, ABC):
         engine: ResponseEngine | None = None,
         chooser: ArmChooser | None = None,
         clock: Callable[[], float] = time.time,
+        generator: Generator | None | bool = True,  # True: endpoints.yml decides
     ) -> None:
         self._store = store
         self._catalogue = catalogue
         self._engine = engine
         self._chooser = chooser
         self.clock = clock
+        self._generator = generator
+
+    @property
+    def generator(self) -> Generator | None:
+        if self._generator is True:
+            return default_generator(self.store)
+        return self._generator or None
 
     @property
     def store(self) -> ProfileStore:
@@ -155,6 +201,10 @@ class PersonalizedAction(Action, ABC):
             self.store.timeout,
             exposed_experiments(tracker),
         )
+        generator = self.generator if ask.decision else None
+        if generator is not None:
+            result = await generator.rewrite(generation_request(ask, reply, cues, tracker))
+            reply = replace(reply, text=result.text)
         return reply, cues
 
     async def run(
