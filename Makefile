@@ -77,7 +77,7 @@ retrain: install  ## export, features, select, train, publish, report (synthetic
 	  --workdir var/segments --redis-url $(PZ_REDIS_URL)
 
 experiments-report: install  ## per-variant results, SRM check, offline policy values (HTML + text)
-	@$(PY) -m experiments report --redis-url $(PZ_REDIS_URL) --out var/reports/experiments.html
+	@$(PY) -m experiments.cli report --redis-url $(PZ_REDIS_URL) --out var/reports/experiments.html
 
 SENDER ?= user_casual
 shell: install  ## chat in the terminal as a demo user: make shell SENDER=user_bargain
