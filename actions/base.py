@@ -73,13 +73,23 @@ def reply_events(tracker: Tracker, reply: Reply) -> list[EventType]:
 
 
 _choosers: dict[int, ArmChooser] = {}
+
+
+def experiments_path() -> Path:
+    return Path(os.environ.get("PZ_EXPERIMENTS_FILE", str(EXPERIMENTS_FILE)))
+
+
+def endpoints_path() -> str:
+    return os.environ.get("PZ_ENDPOINTS_FILE", "endpoints.yml")
+
+
 _generators: dict[int, Generator | None] = {}
 
 
 def default_generator(store: ProfileStore) -> Generator | None:
     """The optional generator from endpoints.yml (off unless `generator.enabled`)."""
     if id(store) not in _generators:
-        config = load_generator_config(os.environ.get("PZ_ENDPOINTS_FILE", "endpoints.yml"))
+        config = load_generator_config(endpoints_path())
         generator = None
         if config is not None:
 
@@ -112,7 +122,7 @@ def generation_request(ask: Ask, reply: Reply, cues: Cues, tracker: Tracker) -> 
 def default_chooser(store: ProfileStore) -> ArmChooser:
     """Experiments and bandit beside the store's Redis; the experiments file is read once."""
     if id(store) not in _choosers:
-        path = Path(os.environ.get("PZ_EXPERIMENTS_FILE", str(EXPERIMENTS_FILE)))
+        path = experiments_path()
         experiments = load_experiments(path) if path.exists() else {}
         _choosers[id(store)] = ArmChooser(
             DecisionStore(store.client, store.namespace),
