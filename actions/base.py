@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -18,24 +16,19 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
 from actions.catalogue import Catalogue, default_catalogue
+from actions.defaults import default_chooser, default_generator, generation_request
 from actions.personalization import Resolution, resolve_profile
 from actions.profiles import CATEGORIES, Profile
 from actions.responding import DECISION_SLOT, EXPERIMENTS_SLOT, Ask, Reply, respond, turn_cues
 from actions.store import ProfileStore, default_store
-from experiments.config import load_experiments
-from experiments.decisions import DecisionStore
-from experiments.exposures import ExposureStore
-from experiments.policy import ArmChooser, load_bandit_settings
+from experiments.policy import ArmChooser
 from responses.cues import Cues
 from responses.engine import ResponseEngine, default_engine
-from responses.generation import Generator, load_generator_config
-from responses.guarding import GenerationRequest, ProductFact
-from responses.listing import euros
+from responses.generation import Generator
 
 logger = logging.getLogger(__name__)
 
 SEGMENT_SLOT = "segment"
-EXPERIMENTS_FILE = Path(__file__).resolve().parent.parent / "experiments" / "experiments.yml"
 
 
 def segment_events(tracker: Tracker, resolution: Resolution) -> list[EventType]:
@@ -70,67 +63,6 @@ def reply_events(tracker: Tracker, reply: Reply) -> list[EventType]:
     if reply.choice.experiments and not reply.choice.experiments.items() <= exposed.items():
         events.append(SlotSet(EXPERIMENTS_SLOT, {**exposed, **reply.choice.experiments}))
     return events
-
-
-_choosers: dict[int, ArmChooser] = {}
-
-
-def experiments_path() -> Path:
-    return Path(os.environ.get("PZ_EXPERIMENTS_FILE", str(EXPERIMENTS_FILE)))
-
-
-def endpoints_path() -> str:
-    return os.environ.get("PZ_ENDPOINTS_FILE", "endpoints.yml")
-
-
-_generators: dict[int, Generator | None] = {}
-
-
-def default_generator(store: ProfileStore) -> Generator | None:
-    """The optional generator from endpoints.yml (off unless `generator.enabled`)."""
-    if id(store) not in _generators:
-        config = load_generator_config(endpoints_path())
-        generator = None
-        if config is not None:
-
-            async def count(reason: str) -> None:  # shared by every process, for dashboards
-                async with asyncio.timeout(store.timeout):
-                    await store.client.hincrby(f"{store.namespace}:gen:outcomes", reason, 1)
-
-            names = [p.name for p in default_catalogue().products]
-            generator = Generator(config, names, on_outcome=count)
-        _generators[id(store)] = generator
-    return _generators[id(store)]
-
-
-def generation_request(ask: Ask, reply: Reply, cues: Cues, tracker: Tracker) -> GenerationRequest:
-    facts = tuple(
-        ProductFact(p.name, euros(p.price), euros(p.deal_price) if p.on_deal else None, p.highlight)
-        for p in reply.rendered.products
-    )
-    text = (tracker.latest_message or {}).get("text")
-    return GenerationRequest(
-        cues.persona,
-        cues.coarse(),
-        facts,
-        reply.text,
-        text if isinstance(text, str) else "",
-        cues.channel,
-    )
-
-
-def default_chooser(store: ProfileStore) -> ArmChooser:
-    """Experiments and bandit beside the store's Redis; the experiments file is read once."""
-    if id(store) not in _choosers:
-        path = experiments_path()
-        experiments = load_experiments(path) if path.exists() else {}
-        _choosers[id(store)] = ArmChooser(
-            DecisionStore(store.client, store.namespace),
-            ExposureStore(store.client, store.namespace),
-            experiments,
-            load_bandit_settings(path),
-        )
-    return _choosers[id(store)]
 
 
 class PersonalizedAction(Action, ABC):
@@ -175,7 +107,7 @@ class PersonalizedAction(Action, ABC):
         if self._engine is not None:
             return self._engine
         if self._catalogue is not None:
-            self._engine = ResponseEngine(default_engine()._source, self._catalogue)
+            self._engine = default_engine().with_products(self._catalogue)
             return self._engine
         return default_engine()
 
@@ -213,7 +145,7 @@ class PersonalizedAction(Action, ABC):
         )
         generator = self.generator if ask.decision else None
         if generator is not None:
-            result = await generator.rewrite(generation_request(ask, reply, cues, tracker))
+            result = await generator.rewrite(generation_request(reply, cues, tracker))
             reply = replace(reply, text=result.text)
         return reply, cues
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from actions.base import endpoints_path, experiments_path
+from actions.defaults import endpoints_path, experiments_path
 from experiments.config import ExperimentConfigError, load_experiments
 from experiments.policy import load_bandit_settings
 from responses.catalogue import CatalogueError

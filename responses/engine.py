@@ -92,6 +92,10 @@ class ResponseEngine:
     ) -> None:
         self._source, self.products, self.shop = source, products, shop
 
+    def with_products(self, products: Catalogue) -> ResponseEngine:
+        """The same wording over another product catalogue (tests, other shops)."""
+        return ResponseEngine(self._source, products, self.shop)
+
     @property
     def catalogue(self) -> ResponseCatalogue:
         source = self._source
