@@ -1,4 +1,8 @@
-"""Configuration checked when the action server starts, not on a user's first turn."""
+"""Configuration checked when the action server starts, not on a user's first turn.
+
+rasa-sdk imports every module of the package at start-up, so importing this
+one runs the check; nothing else imports it.
+"""
 
 from __future__ import annotations
 
@@ -26,3 +30,6 @@ def check_configuration() -> None:
     except (CatalogueError, ExperimentConfigError, GeneratorConfigError) as exc:
         logger.error("%s", exc)
         raise SystemExit(f"Error: {exc}") from None
+
+
+check_configuration()

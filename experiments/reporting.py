@@ -245,13 +245,17 @@ def to_text(data: dict) -> str:
             f"  {'variant':14}{'users':>8}{'conv':>7}{'rate':>8}{'95% interval':>18}"
             f"{'lift':>9}{'p':>8}{'P(beat)':>9}  guardrails"
         )
-        for v in e.variants:
+        for i, v in enumerate(e.variants):
             guard = ", ".join(f"{k} {_fmt(x, True)}" for k, x in v.guardrails.items())
+            versus = (
+                f"{'control':>9}{'':>8}{'':>9}"
+                if i == 0
+                else f"{_fmt(v.lift, True):>9}{_fmt(v.p_value):>8}"
+                f"{_fmt(v.chance_to_beat_control, True):>9}"
+            )
             lines.append(
                 f"  {v.name[:14]:14}{v.users:8d}{v.conversions:7d}{_fmt(v.rate, True):>8}"
-                f"{_fmt(v.ci_low, True) + '-' + _fmt(v.ci_high, True):>18}"
-                f"{_fmt(v.lift, True):>9}{_fmt(v.p_value):>8}"
-                f"{_fmt(v.chance_to_beat_control, True):>9}  {guard}"
+                f"{_fmt(v.ci_low, True) + '-' + _fmt(v.ci_high, True):>18}{versus}  {guard}"
             )
         srm = "MISMATCH: check assignment before trusting results" if e.srm_flag else "ok"
         lines.append(f"  sample ratio: p = {_fmt(e.srm_p, digits=4)} ({srm})")
@@ -272,7 +276,7 @@ def to_text(data: dict) -> str:
 
 def _bars_svg(labels: list[str], values: list[float], lows=None, highs=None, ref=None) -> str:
     """Horizontal bars (0..1) with optional interval whiskers and a reference line."""
-    width, row, left = 460, 26, 120
+    width, row, left = 520, 26, 120
     height = row * len(labels) + 20
     scale = max([v for v in (highs or values) if not math.isnan(v)] + [0.01]) * 1.15
     scale = min(max(scale, 0.05), 1.0) if ref is None else 1.0
@@ -284,6 +288,9 @@ def _bars_svg(labels: list[str], values: list[float], lows=None, highs=None, ref
         w = 0 if math.isnan(value) else (width - left - 20) * value / scale
         parts.append(f'<text x="0" y="{y + 15}" font-size="12">{html.escape(label[:18])}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="18" fill="#4c78a8"/>')
+        parts.append(
+            f'<text x="{left + w + 4:.1f}" y="{y + 14}" font-size="11">{_fmt(value, True)}</text>'
+        )
         if lows and highs and not math.isnan(lows[i]):
             x1 = left + (width - left - 20) * lows[i] / scale
             x2 = left + (width - left - 20) * highs[i] / scale
@@ -322,14 +329,19 @@ def to_html(data: dict) -> str:
             "<th>conversions</th><th>rate</th><th>95% interval</th><th>lift</th>"
             "<th>p-value</th><th>chance to beat control</th><th>guardrails</th></tr>"
         )
-        for v in e.variants:
+        for i, v in enumerate(e.variants):
             guard = "<br>".join(f"{esc(k)}: {_fmt(x, True)}" for k, x in v.guardrails.items())
             body.append(
                 f"<tr><td>{esc(v.name)}</td><td>{v.weight:.2f}</td><td>{v.users}</td>"
                 f"<td>{v.conversions}</td><td>{_fmt(v.rate, True)}</td>"
                 f"<td>{_fmt(v.ci_low, True)} to {_fmt(v.ci_high, True)}</td>"
-                f"<td>{_fmt(v.lift, True)}</td><td>{_fmt(v.p_value)}</td>"
-                f"<td>{_fmt(v.chance_to_beat_control, True)}</td><td>{guard}</td></tr>"
+                + (
+                    "<td colspan='3'>control</td>"
+                    if i == 0
+                    else f"<td>{_fmt(v.lift, True)}</td><td>{_fmt(v.p_value)}</td>"
+                    f"<td>{_fmt(v.chance_to_beat_control, True)}</td>"
+                )
+                + f"<td>{guard}</td></tr>"
             )
         srm_class = "flag" if e.srm_flag else ""
         srm_text = (

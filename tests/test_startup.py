@@ -1,7 +1,7 @@
 """A broken catalogue, experiments or generator file stops the action server at start-up.
 
-`import actions` is what `rasa run actions` does first (rasa-sdk imports the
-package), so it is checked here in a subprocess.
+rasa-sdk imports every module of the package at start-up, including
+actions/startup.py, whose import runs the check; a subprocess does the same here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ EXPERIMENTS = (ROOT / "experiments" / "experiments.yml").read_text()
 
 def start(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "import actions"],
+        [sys.executable, "-c", "import actions.startup"],
         capture_output=True,
         text=True,
         cwd=ROOT,
