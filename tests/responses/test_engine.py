@@ -201,3 +201,14 @@ def test_literal_braces_and_variables():
 
     template = parse("{{literal}} {x}")
     assert template.variables == {"x"} and template.render({"x": 1}) == "{literal} 1"
+
+
+def test_region_and_channel_pick_their_variants():
+    outside = ENGINE.render("offer_deals", Cues(persona="default", region="GB")).text
+    inside = ENGINE.render("offer_deals", Cues(persona="default", region="DE")).text
+    slack = ENGINE.render("greet", Cues(persona="default", channel="slack")).text
+    web = ENGINE.render("greet", Cues(persona="default", channel="web")).text
+    assert outside.endswith("import duties may apply where you are.")
+    assert inside == "Would you like to see the current deals as well?"
+    assert slack.startswith("Hi! I'm the *Voltmart* shop assistant.")  # Slack bold
+    assert web == "Hi! I'm the Voltmart shop assistant. How can I help you today?"

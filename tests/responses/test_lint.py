@@ -52,6 +52,7 @@ def test_the_shipped_catalogue_is_clean():
         ("when: {time_of_day: night}", "when: {weather: rainy}", "unknown cue 'weather'"),
         ("when: {time_of_day: night}", "when: {region: Germany}", "'Germany' never occurs"),
         ("when: {time_of_day: night}", "when: {time_of_day: []}", "lists no values"),
+        ('when: {region: [CH, GB, "NO", US]}', "when: {region: [NO]}", "'False' never occurs"),
         ("when: {has_deals: false}", "when: {has_deals: sometimes}", "never occurs"),
         (
             'personas: [casual_browser]\n        text: "Hi there',
