@@ -49,12 +49,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         client.close()
     print(to_text(data))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_html(data), encoding="utf-8")
-    print(f"HTML report: {out}")
-    if args.json:
-        Path(args.json).write_text(to_json(data) + "\n", encoding="utf-8")
-        print(f"JSON: {args.json}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(to_html(data), encoding="utf-8")
+        print(f"HTML report: {out}")
+        if args.json:
+            Path(args.json).write_text(to_json(data) + "\n", encoding="utf-8")
+            print(f"JSON: {args.json}")
+    except OSError as exc:
+        return _fail(f"cannot write {exc.filename} ({exc.strerror}); pass a writable --out/--json")
     return 0
 
 

@@ -122,7 +122,7 @@ def experiment_result(client, namespace: str, spec: ExperimentSpec) -> Experimen
     feedback: dict[str, Counter] = defaultdict(Counter)
     for entry in _xrange(client, f"{namespace}:feedback"):
         variant = _experiments_of(entry).get(spec.key)
-        if variant in variants:
+        if isinstance(variant, str) and variant in variants:  # garbage JSON may hold a list
             feedback[variant]["all"] += 1
             feedback[variant]["down"] += entry.get("rating") == "down"
     control = variants[names[0]]
@@ -171,8 +171,9 @@ def policy_values(client, namespace: str) -> list[PolicyValue]:
                 propensity, value = float(d.get("propensity", "nan")), float(reward)
             except (TypeError, ValueError):
                 continue  # unrated, expired or garbage
-            if len(arms) < 2 or not 0 < propensity <= 1 or d.get("arm") not in arms:
-                continue
+            valid = value in (0.0, 1.0) and 0 < propensity <= 1 and d.get("arm") in arms
+            if len(arms) < 2 or not valid:
+                continue  # rewards are 0 or 1 (thumbs); anything else is garbage
             key = (d.get("response", "?"), d.get("variant", "?"), d.get("persona", "?"))
             if arm_sets.setdefault(key, arms) != arms:
                 continue  # the variant's arms changed mid-way: keep one comparable set
@@ -240,6 +241,8 @@ def to_text(data: dict) -> str:
         lines.append(f"experiment {e.key} (response {e.response}, conversion {conversion})")
         if not e.users:
             lines.append("  no exposures yet")
+            if e.unknown_users:  # e.g. a renamed variant: say so rather than look empty
+                lines.append(f"  {e.unknown_users} exposures name unknown variants (left out)")
             continue
         lines.append(
             f"  {'variant':14}{'users':>8}{'conv':>7}{'rate':>8}{'95% interval':>18}"

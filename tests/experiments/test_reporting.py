@@ -197,3 +197,33 @@ def test_nan_is_shown_as_not_available():
     from experiments.reporting import _fmt
 
     assert _fmt(math.nan) == "n/a" and _fmt(0.1234, True) == "12.3%"
+
+
+@pytest.mark.parametrize(
+    "experiments",
+    [json.dumps({"reco": ["base"]}), json.dumps({"reco": {"v": "base"}}), json.dumps(["reco"])],
+)
+def test_feedback_naming_a_variant_oddly_is_ignored_not_a_crash(client, ns, specs, experiments):
+    seed(client, ns)
+    client.xadd(f"{ns}:feedback", {"experiments": experiments, "rating": "down"})
+    base = report(client, ns, specs)["experiments"][0].variants[0]
+    assert base.guardrails["negative_feedback_rate"] == 0.4  # as without the odd entry
+
+
+@pytest.mark.parametrize("reward", ["7", "-1", "0.5", "nan", "yes"])
+def test_rewards_other_than_0_or_1_are_left_out(client, ns, reward):
+    for i, value in enumerate(["1", reward]):
+        client.xadd(
+            f"{ns}:decisions",
+            {"id": f"d{i}", "response": "r", "variant": "v", "persona": "p", "arm": "a"}
+            | {"arms": "a,b", "propensity": "0.5"},
+        )
+        client.hset(f"{ns}:dec:d{i}", "reward", value)
+    (value,) = policy_values(client, ns)
+    assert value.decisions == 1 and value.logged == 1.0
+
+
+def test_exposures_all_under_unknown_variants_are_reported(client, ns, specs):
+    client.hset(f"{ns}:exp:quiet:exposed", mapping={"u1": "renamed", "u2": "renamed"})
+    text = to_text(report(client, ns, specs))
+    assert "no exposures yet\n  2 exposures name unknown variants" in text
