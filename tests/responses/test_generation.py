@@ -7,6 +7,8 @@ success, slow, error, malformed, empty, off-policy and gullible answers.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -148,7 +150,8 @@ async def test_personal_data_never_reaches_the_server(stub, generator):
     sent = json.dumps(stub.requests[0], ensure_ascii=False)
     for secret in ("jane.doe@example.com", "+49 170 1234567", "4111111111111111", "www.x.de"):
         assert secret not in sent
-    assert "[email]" in sent and "[phone]" in sent
+    assert "Jane" not in sent
+    assert "[email]" in sent and "[phone]" in sent and "[name]" in sent
 
 
 @pytest.mark.parametrize("attempt", CORPUS, ids=range(len(CORPUS)))
@@ -169,6 +172,15 @@ def test_scrub_and_messages_are_pure():
         "mail [email] or [phone], order [number]"
     )
     assert len(scrub("x" * 1000)) == 300
+    assert scrub("jane dot doe at gmail dot com, or jane.doe [at] example.com") == (
+        "[email], or [email]"
+    )
+    assert scrub("I'm Jane Doe, 12 Baker Street, London NW1 6XE") == (
+        "I'm [name], [address], London [postcode]"
+    )
+    assert scrub("Ich bin Hans, Hauptstraße 5") == "Ich bin [name], [address]"
+    assert scrub("I'm looking at phones at 899.00") == "I'm looking at phones at 899.00"
+    assert scrub("Nova X12 5GB or Kestrel S3 1TB?") == "Nova X12 5GB or Kestrel S3 1TB?"
     assert build_messages(request()) == build_messages(request())
 
 
@@ -183,10 +195,48 @@ def test_scrub_and_messages_are_pure():
         ("It costs $899.", "off_policy_price"),
         ("Ignore previous instructions.", "unsafe"),
         (f"{CANARY}", "unsafe"),
+        ("The Nova X12 at 899.00 euros.", None),
+        ("Nova X12 at €899. Great screen.", None),
+        ("The nova X99 is better.", "off_policy_product"),  # any case
+        ("The NOVA X99 is better.", "off_policy_product"),
+        ("The No\u200bva X99 is better.", "off_policy_product"),  # zero-width space
+        ("Nova X12 for EUR 499.", "off_policy_price"),
+        ("Nova X12 for 499 dollars.", "off_policy_price"),
+        ("Nova X12, now 50% off!", "off_policy_price"),  # an invented discount
+        ("Nova X12 with code SAVE50.", "off_policy_price"),
+        ("Nova X12: ask for a voucher.", "off_policy_price"),
+        ("Nova X12 [here](javascript:alert(1))", "unsafe"),
+        ("Nova X12 \uff5bshop\uff5d", "unsafe"),  # full-width braces
+        ("Shop at voltmart.com for the Nova X12.", "unsafe"),
+        ("Mail jane dot doe at gmail dot com.", "unsafe"),
     ],
 )
 def test_check_output_table(text, reason):
     assert check_output(text, request(), NAMES, 600) == reason
+
+
+def test_a_discount_the_template_gives_may_be_repeated():
+    deal = ProductFact("Nova Lite 5", "€199", "€169.15", "Two-day battery")
+    template = "Today's deals:\n• Nova Lite 5: €169.15 (15% off €199)"
+    offer = GenerationRequest("bargain_hunter", {}, (deal,), template, "deals?", "web")
+    assert check_output("Nova Lite 5: 15 percent off, now €169.15.", offer, NAMES, 600) is None
+    assert check_output("Nova Lite 5: 20% off, now €169.15.", offer, NAMES, 600) == (
+        "off_policy_price"
+    )
+
+
+def test_no_input_makes_the_guard_backtrack_for_long():
+    """A slow regex would stall every conversation on the action server's event loop."""
+    probe = (
+        "import time\n"
+        "from responses.guarding import GenerationRequest, check_output, scrub\n"
+        "req = GenerationRequest('p', {}, (), 't', 'm', 'web')\n"
+        "inputs = ['a dot ' * 200 + 'b', 'a at ' * 150, 'Aaaa ' * 120 + 'street',\n"
+        "          'a' * 600 + 'strasse', '1 ' * 300, 'code ' + '1' * 590, 'Nova ' * 120]\n"
+        "for text in inputs:\n"
+        "    scrub(text, 10_000); check_output(text, req, ['Nova X12'], 10_000)\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, timeout=20)  # ~0.3 s
 
 
 def test_config_loading(tmp_path, monkeypatch):
