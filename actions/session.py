@@ -13,7 +13,7 @@ from actions.personalization import resolve_profile
 from actions.store import ProfileStore, default_store
 
 # Slots worth carrying into a new session; the segment is re-read instead.
-CARRIED_SLOTS = ("product_category",)
+CARRIED_SLOTS = ("product_category", "experiments")  # experiments: sticky without Redis
 
 
 class ActionSessionStart(Action):

@@ -356,3 +356,14 @@ async def test_a_recommendation_ends_with_the_personas_deals_offer(store, domain
     assert [m["text"] for m in dispatcher.messages][1:] == [
         "Shall I show you every deal in this category, newest models first?"
     ]
+
+
+async def test_session_start_carries_the_experiment_exposures(store, domain):
+    tracker = tracker_from_fixture(
+        "recommend_phones", slots={"experiments": {"reco-intro": "savings"}}
+    )
+
+    events = await ActionSessionStart(store=store).run(CollectingDispatcher(), tracker, domain)
+
+    carried = [e for e in events if e.get("name") == "experiments"]
+    assert [e["value"] for e in carried] == [{"reco-intro": "savings"}]  # sticky, no Redis read
