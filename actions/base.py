@@ -120,14 +120,25 @@ class PersonalizedAction(Action, ABC):
         """What to answer; abstract so rasa-sdk does not register this base class."""
 
     async def record_conversions(self, tracker: Tracker) -> None:
-        """An intent that completes one of the user's experiments counts as a conversion."""
+        """An intent that completes one of the user's experiments counts as a conversion;
+        one of the bandit's conversion intents rewards the decision just before it."""
         exposed = exposed_experiments(tracker)
         intent = (tracker.latest_message or {}).get("intent", {}).get("name")
-        if not exposed or not isinstance(intent, str):
+        decision = tracker.get_slot(DECISION_SLOT)
+        chooser = self.chooser
+        rewarding = (
+            intent in chooser.settings.conversion_intents
+            and isinstance(decision, str)
+            and chooser.decisions is not None
+        )
+        if not isinstance(intent, str) or not (exposed or rewarding):
             return
         try:
             async with asyncio.timeout(self.store.timeout):
-                await self.chooser.convert(tracker.sender_id, exposed, {"intent": intent})
+                if exposed:
+                    await chooser.convert(tracker.sender_id, exposed, {"intent": intent})
+                if rewarding:
+                    await chooser.decisions.convert(decision, tracker.sender_id)
         except (TimeoutError, RedisError, OSError) as exc:
             logger.warning("conversion for %r not recorded (%s)", tracker.sender_id[:64], exc)
 

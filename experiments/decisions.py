@@ -56,9 +56,11 @@ if d[1] ~= ARGV[1] then redis.call('INCR', KEYS[3]); return {'unknown'} end
 local status = 'rated'
 if redis.call('HSETNX', KEYS[1], 'rating', ARGV[2]) == 1 then
   local reward = ARGV[2] == 'up' and 1 or 0
-  redis.call('HSET', KEYS[1], 'reward', reward, 'rated_at', ARGV[4])
-  local suffix = reward == 1 and ':s' or ':f'
-  redis.call('HINCRBYFLOAT', ARGV[5] .. ':bandit:' .. d[4] .. ':' .. d[2], d[5] .. suffix, 1)
+  redis.call('HSET', KEYS[1], 'rated_at', ARGV[4])
+  if redis.call('HSETNX', KEYS[1], 'reward', reward) == 1 then  -- unless a conversion was first
+    local suffix = reward == 1 and ':s' or ':f'
+    redis.call('HINCRBYFLOAT', ARGV[5] .. ':bandit:' .. d[4] .. ':' .. d[2], d[5] .. suffix, 1)
+  end
 elseif ARGV[3] ~= '' then
   status = 'reason'
 else
@@ -70,6 +72,18 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'decision', ARGV[7], 'u
            'experiments', d[6] or '{}', 'rating', redis.call('HGET', KEYS[1], 'rating'),
            'reason', ARGV[3], 'ts', ARGV[4])
 return {status, d[6] or '{}'}
+"""
+
+
+# A conversion right after a decision (e.g. yes to the deals offer) rewards it, once.
+CONVERSION_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('INCR', KEYS[2]); return 0 end
+local d = redis.call('HMGET', KEYS[1], 'user', 'persona', 'variant', 'arm')
+if d[1] ~= ARGV[1] then redis.call('INCR', KEYS[2]); return 0 end
+if redis.call('HSETNX', KEYS[1], 'reward', 1) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'converted_at', ARGV[2])
+redis.call('HINCRBYFLOAT', ARGV[3] .. ':bandit:' .. d[3] .. ':' .. d[2], d[4] .. ':s', 1)
+return 1
 """
 
 
@@ -118,6 +132,7 @@ class DecisionStore:
         self.client, self.namespace, self.ttl_s = client, namespace, ttl_s
         self._feedback = client.register_script(FEEDBACK_SCRIPT)
         self._record = client.register_script(RECORD_SCRIPT)
+        self._convert = client.register_script(CONVERSION_SCRIPT)
         self._queue: asyncio.Queue[Decision] | None = None
         self._writer: asyncio.Task | None = None
 
@@ -184,6 +199,15 @@ class DecisionStore:
         """Wait until queued decisions are written (tests, shutdown)."""
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
+
+    async def convert(self, decision_id: str, user: str) -> bool:
+        """Reward a decision with a conversion (reward 1) unless it was rewarded already."""
+        if not decision_id or len(decision_id) > 64 or not decision_id.isalnum():
+            return False
+        keys = [self.key(decision_id), f"{self.namespace}:bandit:unknown_rewards"]
+        return bool(
+            await self._convert(keys=keys, args=[user, f"{time.time():.3f}", self.namespace])
+        )
 
     async def feedback(
         self, decision_id: str, user: str, rating: str, reason: str | None = None

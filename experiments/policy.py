@@ -32,6 +32,7 @@ class BanditSettings:
     warmup: int = 30  # rated decisions per (variant, persona) before the bandit adapts
     draws: int = 1000  # Monte Carlo draws for the choice probabilities
     refresh_s: float = 1.0  # how long a process reuses the shared state it read
+    conversion_intents: tuple[str, ...] = ("affirm",)  # reward the decision just before
 
 
 def load_bandit_settings(path: str | Path) -> BanditSettings:
@@ -47,7 +48,8 @@ def load_bandit_settings(path: str | Path) -> BanditSettings:
         return BanditSettings()
     if not isinstance(section, dict) or set(section) - set(BanditSettings.__dataclass_fields__):
         raise ExperimentConfigError(
-            f"{path}: 'bandit' takes enabled, min_share, warmup, draws and refresh_s only"
+            f"{path}: 'bandit' takes enabled, min_share, warmup, draws, refresh_s and "
+            "conversion_intents only"
         )
     try:
         settings = BanditSettings(
@@ -56,9 +58,12 @@ def load_bandit_settings(path: str | Path) -> BanditSettings:
             warmup=int(section.get("warmup", 30)),
             draws=int(section.get("draws", 1000)),
             refresh_s=float(section.get("refresh_s", 1.0)),
+            conversion_intents=_names(section.get("conversion_intents", ["affirm"])),
         )
     except (TypeError, ValueError):
-        raise ExperimentConfigError(f"{path}: 'bandit' values must be numbers") from None
+        raise ExperimentConfigError(
+            f"{path}: 'bandit' values must be numbers (conversion_intents: a list of intents)"
+        ) from None
     if (
         not 0 <= settings.min_share <= 0.5
         or settings.warmup < 0
@@ -70,6 +75,12 @@ def load_bandit_settings(path: str | Path) -> BanditSettings:
             "and 0 <= refresh_s <= 60"
         )
     return settings
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("conversion_intents must be a list of intent names")
+    return tuple(value)
 
 
 @dataclass(frozen=True)

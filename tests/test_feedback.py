@@ -283,3 +283,32 @@ async def test_conversion_intent_counts_for_exposed_users_only(store, domain, ex
 
     conversions = await store.client.hgetall(f"{store.namespace}:exp:deals-yes:conv")
     assert list(conversions) == [b"user_test"]
+
+
+async def test_yes_to_the_deals_offer_rewards_the_recommendation_once(store, domain):
+    """A conversion (affirm right after a recommendation) is a bandit reward, like a thumbs up."""
+    chooser = chooser_for(store, {})  # no experiments: the bandit chooses
+    await store.put_profile("user_test", {"segment": "tech_enthusiast"})
+    _, slots = await run(
+        ActionRecommendProducts(store=store, chooser=chooser),
+        tracker_from_fixture("recommend_phones"),
+        domain,
+    )
+    decision = slots["last_decision"]
+    affirm = tracker_from_fixture(
+        "recommend_phones",
+        slots={"last_decision": decision, "segment": "tech_enthusiast"},
+        latest_message={"text": "yes", "intent": {"name": "affirm"}, "entities": []},
+    )
+    await run(ActionShowDeals(store=store, chooser=chooser), affirm, domain)
+    feedback = ActionRecordFeedback(store=store, chooser=chooser)
+    await run(feedback, feedback_tracker("user_test", decision, "feedback_negative"), domain)
+
+    stored = await store.client.hgetall(f"{store.namespace}:dec:{decision}")
+    counts = await store.client.hgetall(
+        bandit_key(store.namespace, "recommend.tech_enthusiast", "tech_enthusiast")
+    )
+    arm = stored[b"arm"].decode()
+    assert stored[b"reward"] == b"1" and b"converted_at" in stored
+    assert stored[b"rating"] == b"down"  # the rating is kept for the reports...
+    assert counts == {f"{arm}:s".encode(): b"1"}  # ...but the decision is rewarded once
