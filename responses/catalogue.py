@@ -44,7 +44,6 @@ RESPONSES: dict[str, tuple[str, frozenset[str]]] = {
     "specs": (PRODUCT, COMMON | {"product", "category", "facts"}),
     "unknown_product": (TEXT, COMMON | {"typed", "examples"}),
     "ask_product": (TEXT, COMMON | {"examples"}),
-    "feedback_question": (TEXT, COMMON),
     "feedback_thanks": (TEXT, COMMON),
     "feedback_ask_reason": (TEXT, COMMON),
     "feedback_reason_thanks": (TEXT, COMMON),
