@@ -18,10 +18,10 @@ from redis.exceptions import RedisError
 
 from actions.base import SEGMENT_SLOT, PersonalizedAction, exposed_experiments
 from actions.personalization import Resolution
+from actions.personas import persona_or_default
 from actions.profiles import Profile
 from actions.responding import DECISION_SLOT, REASON_BUTTONS, Ask, turn_cues
 from experiments.decisions import REASONS, FeedbackOutcome
-from responses.cues import valid_persona
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class ActionRecordFeedback(PersonalizedAction):
         rating, reason = feedback_of(tracker)
         outcome = await self.store_feedback(tracker, rating, reason)
         key = reply_for(rating, reason, outcome)
-        persona = valid_persona(tracker.get_slot(SEGMENT_SLOT))
+        persona = persona_or_default(tracker.get_slot(SEGMENT_SLOT))
         cues = turn_cues(tracker, Resolution(Profile(segment=persona), "slot"), self.clock())
         text = self.engine.render(key, cues).text
         buttons = list(REASON_BUTTONS) if key == "feedback_ask_reason" else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from actions.personas import DEFAULT, is_persona
+from actions.personas import DEFAULT, persona_or_default
 from actions.profiles import DEFAULT_PROFILE, MalformedProfile, Profile, parse_profile
 from actions.store import ProfileStore, StoreUnavailable
 
@@ -64,7 +64,7 @@ async def resolve_profile(
             parse_profile(record.profile), SOURCE_STORE, last_purchase=record.last_purchase
         )
     except StoreUnavailable as exc:
-        fallback = last_known_segment if is_persona(last_known_segment) else DEFAULT
+        fallback = persona_or_default(last_known_segment)
         logger.warning(
             "profile store unavailable for sender %r (%s); using persona %r",
             sender_id[:64],

@@ -16,15 +16,14 @@ Updates are applied by a Lua script that first records each stream entry id in
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ujson
 
+from actions.dayparts import local_daypart
 from segmentation.features import DAYPARTS, INTENT_GROUPS, WEB_CHANNELS, vader
 
 SENTIMENT_ALPHA = 0.2  # weight of the newest message in the moving average
@@ -45,18 +44,9 @@ class Update:
     kind: str = "other"  # "message", "purchase", "session", "other"
 
 
-@lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name) if name else None
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def daypart(timestamp: float, timezone: str) -> str:
-    zone = _zone(timezone) or dt.UTC
-    hour = dt.datetime.fromtimestamp(timestamp, zone).hour
-    return DAYPARTS[min(hour // 6, 3)]
+    """Local daypart; UTC's when the timezone is unknown."""
+    return local_daypart(timestamp, timezone) or local_daypart(timestamp, "UTC")
 
 
 @lru_cache(maxsize=65536)

@@ -6,16 +6,13 @@ timezone simply gets the wording that does not depend on the time of day.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from actions.personas import PERSONAS
+from actions.dayparts import DAYPARTS, local_daypart
 from actions.profiles import CATEGORIES
 
-TIMES_OF_DAY = ("night", "morning", "afternoon", "evening")  # 0-6, 6-12, 12-18, 18-24 local
+TIMES_OF_DAY = DAYPARTS
 CHANNELS = ("web", "slack", "rest", "other")
 DEVICES = ("mobile", "desktop")
 RECENT = ("just_bought", "same_category_again")
@@ -36,19 +33,8 @@ DOMAINS: dict[str, tuple] = {
 }
 
 
-@lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def time_of_day(timezone: str | None, now: float) -> str | None:
-    zone = _zone(timezone) if timezone else None
-    if zone is None:
-        return None
-    return TIMES_OF_DAY[dt.datetime.fromtimestamp(now, zone).hour // 6]
+    return local_daypart(now, timezone)
 
 
 def channel_of(metadata_channel: str | None, input_channel: str | None) -> str:
@@ -101,7 +87,3 @@ def recent_behaviour(
     if category is not None and category in previous_categories:
         out.add("same_category_again")
     return frozenset(out)
-
-
-def valid_persona(persona: str | None) -> str:
-    return persona if persona in PERSONAS else "default"

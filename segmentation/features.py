@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from actions.dayparts import DAYPARTS
 from segmentation.errors import InputError
 
 INTENT_GROUPS = {
@@ -27,7 +28,6 @@ INTENT_GROUPS = {
     "ask_new_arrivals": "new_arrivals",
     "ask_specs": "specs",
 }
-DAYPARTS = ("night", "morning", "afternoon", "evening")  # 0-6, 6-12, 12-18, 18-24 local time
 WEB_CHANNELS = ("rest", "socketio", "web")
 
 # The export columns conversation features are built from (segmentation/export.py writes them).
