@@ -68,6 +68,28 @@ async def open_loop(
     return latencies, errors, time.perf_counter() - start
 
 
+async def alternating_rounds(
+    paths: dict[str, Callable[[], Awaitable[bool]]],
+    rate: float,
+    seconds: float,
+    rounds: int,
+    warmup_s: float = 3.0,
+) -> dict[str, dict[str, float]]:
+    """Warm every path up, then `rounds` open-loop rounds each, the order flipping every
+    round so drift on the machine hits all paths alike; a summary per path."""
+    results = {name: {"lat": [], "err": 0, "dur": 0.0} for name in paths}
+    for send in paths.values():
+        await open_loop(send, rate, warmup_s)
+    for r in range(rounds):
+        order = list(paths.items())
+        for name, send in order if r % 2 == 0 else order[::-1]:
+            lat, err, dur = await open_loop(send, rate, seconds)
+            results[name]["lat"] += lat
+            results[name]["err"] += err
+            results[name]["dur"] += dur
+    return {k: summary(v["lat"], v["err"], v["dur"]) for k, v in results.items()}
+
+
 def machine() -> dict[str, object]:
     try:
         commit = subprocess.run(

@@ -18,7 +18,7 @@ import sys
 
 import aiohttp
 
-from bench.common import open_loop, summary, write_result
+from bench.common import alternating_rounds, write_result
 from gateway.auth import TokenIssuer
 from gateway.config import GatewayConfig
 from tests.servers import (
@@ -40,10 +40,6 @@ async def measure(
 ) -> dict:
     issuer = TokenIssuer(GatewayConfig.from_env({"PZ_JWT_SECRET": secret}))
     counter = itertools.count()
-    results: dict[str, dict] = {
-        "gateway": {"lat": [], "err": 0, "dur": 0.0},
-        "direct": {"lat": [], "err": 0, "dur": 0.0},
-    }
     async with aiohttp.ClientSession() as session:
 
         async def direct() -> bool:
@@ -59,16 +55,8 @@ async def measure(
                 data = await resp.json()
                 return resp.status == 200 and not data.get("fallback")
 
-        for send in (direct, via_gateway):  # warm-up
-            await open_loop(send, rate, 3)
-        for r in range(rounds):
-            order = (("direct", direct), ("gateway", via_gateway))
-            for name, send in order if r % 2 == 0 else order[::-1]:
-                lat, err, dur = await open_loop(send, rate, seconds)
-                results[name]["lat"] += lat
-                results[name]["err"] += err
-                results[name]["dur"] += dur
-    return {k: summary(v["lat"], v["err"], v["dur"]) for k, v in results.items()}
+        paths = {"direct": direct, "gateway": via_gateway}
+        return await alternating_rounds(paths, rate, seconds, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:

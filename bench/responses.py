@@ -27,7 +27,7 @@ from actions.catalogue import default_catalogue
 from actions.personas import PERSONAS
 from actions.responding import Ask, respond
 from actions.store import ProfileStore
-from bench.common import open_loop, percentile, summary, write_result
+from bench.common import alternating_rounds, percentile, write_result
 from experiments.config import load_experiments
 from experiments.decisions import DecisionStore
 from experiments.exposures import ExposureStore
@@ -123,7 +123,6 @@ async def engine_costs(redis_url: str, calls: int, rounds: int) -> dict[str, dic
 
 async def turn_costs(rasa_url: str, rate: float, seconds: float, rounds: int) -> dict[str, dict]:
     counter = itertools.count()
-    results = {k: {"lat": [], "err": 0, "dur": 0.0} for k in ("personalized", "response_only")}
     async with aiohttp.ClientSession() as session:
 
         def sender(message: str):
@@ -138,16 +137,7 @@ async def turn_costs(rasa_url: str, rate: float, seconds: float, rounds: int) ->
             "personalized": sender("can you recommend a phone?"),
             "response_only": sender("thanks"),
         }
-        for send in paths.values():
-            await open_loop(send, rate, 3)
-        for r in range(rounds):
-            order = list(paths.items())
-            for name, send in order if r % 2 == 0 else order[::-1]:
-                lat, err, dur = await open_loop(send, rate, seconds)
-                results[name]["lat"] += lat
-                results[name]["err"] += err
-                results[name]["dur"] += dur
-    return {k: summary(v["lat"], v["err"], v["dur"]) for k, v in results.items()}
+        return await alternating_rounds(paths, rate, seconds, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:
