@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = """experiments:
@@ -20,35 +16,16 @@ SPEC = """experiments:
 """
 
 
-@pytest.fixture
-def ns(redis_url):
-    namespace = f"m{uuid.uuid4().hex[:8]}"
-    yield namespace
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"{namespace}:*"):
-        client.delete(key)
-    client.close()
-
-
-def run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-
-
-def test_module_entry_point_reports(redis_url, ns, tmp_path):
-    client = redis.Redis.from_url(redis_url)
+def test_module_entry_point_reports(redis_url, client, ns, cli, tmp_path):
     client.hset(f"{ns}:exp:reco:exposed", mapping={"u1": "base", "u2": "savings", "u3": "savings"})
     client.hset(f"{ns}:exp:reco:conv", mapping={"u2": "1700000000"})
-    client.close()
     (tmp_path / "e.yml").write_text(SPEC)
     common = ["--redis-url", redis_url, "--namespace", ns, "--experiments", str(tmp_path / "e.yml")]
-    result = run(
-        "report", *common, "--out", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")
+    result = cli(
+        "report",
+        *common,
+        *("--out", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")),
+        module="experiments",
     )
     assert result.returncode == 0, result.stderr
     base, savings = json.loads((tmp_path / "r.json").read_text())["experiments"][0]["variants"]
@@ -56,16 +33,17 @@ def test_module_entry_point_reports(redis_url, ns, tmp_path):
 
 
 @pytest.mark.parametrize("target", ["out", "json"])
-def test_unwritable_output_is_one_line_and_non_zero(redis_url, ns, tmp_path, target):
+def test_unwritable_output_is_one_line_and_non_zero(redis_url, ns, cli, tmp_path, target):
     (tmp_path / "e.yml").write_text(SPEC)
     blocker = tmp_path / "a_file"
     blocker.write_text("")  # a file where a directory is needed
     paths = {"out": str(tmp_path / "r.html"), "json": str(tmp_path / "r.json")}
     paths[target] = str(blocker / "r.x")
-    result = run(
+    result = cli(
         "report",
         *("--redis-url", redis_url, "--namespace", ns, "--experiments", str(tmp_path / "e.yml")),
         *("--out", paths["out"], "--json", paths["json"]),
+        module="experiments",
     )
     assert result.returncode == 2
     assert result.stderr.startswith("Error: cannot write") and "Traceback" not in result.stderr

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 from experiments.config import load_experiments
 from experiments.reporting import policy_values, report, to_html, to_text
@@ -28,21 +23,6 @@ SPEC = """experiments:
     variants: {base: 0.5, savings: 0.5}
     conversion: {intent: affirm}
 """
-
-
-@pytest.fixture
-def client(redis_url):
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def ns(client):
-    namespace = f"r{uuid.uuid4().hex[:8]}"
-    yield namespace
-    for key in client.scan_iter(match=f"{namespace}:*"):
-        client.delete(key)
 
 
 @pytest.fixture
@@ -150,18 +130,7 @@ def test_offline_estimates_from_rated_decisions(client, ns):
     assert value.estimates["uniform"]["ips"] == pytest.approx(0.75)
 
 
-def cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        timeout=120,
-    )
-
-
-def test_cli_end_to_end_with_simulated_traffic(redis_url, ns, tmp_path):
+def test_cli_end_to_end_with_simulated_traffic(redis_url, ns, cli, tmp_path):
     experiments = tmp_path / "experiments.yml"
     experiments.write_text(SPEC)
     common = ["--redis-url", redis_url, "--namespace", ns, "--experiments", str(experiments)]
@@ -185,7 +154,7 @@ def test_cli_end_to_end_with_simulated_traffic(redis_url, ns, tmp_path):
         (["--experiments", "/nonexistent.yml"], "cannot read"),
     ],
 )
-def test_cli_bad_input_is_one_line_and_non_zero(args, message, tmp_path):
+def test_cli_bad_input_is_one_line_and_non_zero(args, message, cli, tmp_path):
     result = cli("report", "--out", str(tmp_path / "x.html"), *args)
     assert (
         result.returncode == 2 and result.stderr.startswith("Error:") and message in result.stderr
