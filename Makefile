@@ -16,7 +16,11 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
-export PZ_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+# Project-local Redis with password-protected ACL users (scripts/redis.sh); the secrets are
+# generated once under var/secrets/. Set these variables to use another Redis.
+export PZ_REDIS_PASSWORD ?= $(shell scripts/secret.sh redis.password)
+export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
+export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
 
 .PHONY: help install run stop train seed-demo test lint lint-responses validate bench \
 	bench-segmentation retrain experiments-report shell clean lock
@@ -43,7 +47,7 @@ train: install  ## train the model if config, domain or data changed
 	@scripts/train.sh
 
 seed-demo: install  ## write one demo user per persona into Redis
-	@$(PY) -m actions.demo_users --redis-url $(PZ_REDIS_URL)
+	@$(PY) -m actions.demo_users
 
 test: install  ## lint, pytest (incl. end-to-end), rasa data validate, rasa test
 	@TEST_REDIS_PORT=$(TEST_REDIS_PORT) scripts/test.sh
@@ -74,10 +78,10 @@ retrain: install  ## export, features, select, train, publish, report (synthetic
 	@if [[ "$(TRANSACTIONS)" == "$(DEMO_DATA)/transactions.csv" && ! -f $(TRANSACTIONS) ]]; then \
 	  $(VENV)/bin/segment demo-data --users 5000 -o $(DEMO_DATA); fi
 	@$(VENV)/bin/segment retrain --events $(EVENTS) --transactions $(TRANSACTIONS) \
-	  --workdir var/segments --redis-url $(PZ_REDIS_URL)
+	  --workdir var/segments
 
 experiments-report: install  ## per-variant results, SRM check, offline policy values (HTML + text)
-	@$(PY) -m experiments.cli report --redis-url $(PZ_REDIS_URL) --out var/reports/experiments.html
+	@$(PY) -m experiments.cli report --out var/reports/experiments.html
 
 SENDER ?= user_casual
 shell: install  ## chat in the terminal as a demo user: make shell SENDER=user_bargain

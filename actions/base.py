@@ -17,11 +17,12 @@ from redis.exceptions import RedisError
 
 from actions.catalogue import Catalogue, default_catalogue
 from actions.defaults import default_chooser, default_generator, generation_request
-from actions.personalization import Resolution, resolve_profile
+from actions.personalization import SOURCE_STORE_DOWN, Resolution, resolve_profile
 from actions.profiles import CATEGORIES, Profile
 from actions.responding import DECISION_SLOT, EXPERIMENTS_SLOT, Ask, Reply, respond, turn_cues
 from actions.store import ProfileStore, default_store
 from experiments.policy import ArmChooser
+from privacy.consent import GRANTED
 from responses.cues import Cues
 from responses.engine import ResponseEngine, default_engine
 from responses.generation import Generator
@@ -29,6 +30,32 @@ from responses.generation import Generator
 logger = logging.getLogger(__name__)
 
 SEGMENT_SLOT = "segment"
+CONSENT_SLOT = "consent"  # granted / denied as last recorded, or "asked" this session
+ASKED = "asked"
+CONSENT_BUTTONS = (
+    {"title": "Yes, personalize", "payload": "/give_consent"},
+    {"title": "No thanks", "payload": "/refuse_consent"},
+)
+CONSENT_QUESTION = (
+    "May I use what you tell me and buy here to tailor my answers to you? "
+    "You can change your mind any time, ask what I know about you, or say 'forget me'."
+)
+
+
+def known_segment(tracker: Tracker) -> str | None:
+    """The segment slot, only for users who consented (the store-down fallback)."""
+    if tracker.get_slot(CONSENT_SLOT) != GRANTED:
+        return None
+    return tracker.get_slot(SEGMENT_SLOT)
+
+
+def should_ask_consent(tracker: Tracker, resolution: Resolution) -> bool:
+    """Once per session, when Redis answered and the user has not said yes or no yet."""
+    return (
+        resolution.consent is None
+        and resolution.source != SOURCE_STORE_DOWN
+        and tracker.get_slot(CONSENT_SLOT) != ASKED
+    )
 
 
 def segment_events(tracker: Tracker, resolution: Resolution) -> list[EventType]:
@@ -143,6 +170,7 @@ class PersonalizedAction(Action, ABC):
             logger.warning("conversion for %r not recorded (%s)", tracker.sender_id[:64], exc)
 
     async def reply(self, tracker: Tracker, resolution: Resolution) -> tuple[Reply, Cues]:
+        """Without consent: default persona, no experiments or bandit, no generated text."""
         cues = turn_cues(tracker, resolution, self.clock())
         ask = self.ask(resolution.profile, tracker)
         reply = await respond(
@@ -153,8 +181,9 @@ class PersonalizedAction(Action, ABC):
             self.chooser,
             self.store.timeout,
             exposed_experiments(tracker),
+            personalized=resolution.personalized,
         )
-        generator = self.generator if ask.decision else None
+        generator = self.generator if ask.decision and resolution.personalized else None
         if generator is not None:
             result = await generator.rewrite(generation_request(reply, cues, tracker))
             reply = replace(reply, text=result.text)
@@ -163,14 +192,18 @@ class PersonalizedAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        resolution = await resolve_profile(
-            self.store, tracker.sender_id, tracker.get_slot(SEGMENT_SLOT)
-        )
-        await self.record_conversions(tracker)
+        resolution = await resolve_profile(self.store, tracker.sender_id, known_segment(tracker))
+        if resolution.personalized:
+            await self.record_conversions(tracker)
         reply, _ = await self.reply(tracker, resolution)
         dispatcher.utter_message(text=reply.text, buttons=list(reply.buttons))
+        events = segment_events(tracker, resolution) + reply_events(tracker, reply)
+        if should_ask_consent(tracker, resolution):
+            # Replaces any follow-up question, so a typed "yes" has one meaning.
+            dispatcher.utter_message(text=CONSENT_QUESTION, buttons=list(CONSENT_BUTTONS))
+            return [*events, SlotSet(CONSENT_SLOT, ASKED)]
         if reply.follow_up:
             # Asked here rather than by a separate action: each custom action call costs
             # Rasa tens of milliseconds of CPU (bench/responses.py).
             dispatcher.utter_message(text=reply.follow_up)
-        return segment_events(tracker, resolution) + reply_events(tracker, reply)
+        return events

@@ -15,6 +15,7 @@ from experiments.config import load_experiments
 from experiments.decisions import DecisionStore
 from experiments.exposures import ExposureStore
 from experiments.policy import ArmChooser, load_bandit_settings
+from privacy.keys import Keyring, load_keyring
 from responses.cues import Cues
 from responses.generation import Generator, load_generator_config
 from responses.guarding import GenerationRequest, ProductFact
@@ -81,3 +82,13 @@ def default_chooser(store: ProfileStore) -> ArmChooser:
             load_bandit_settings(path),
         )
     return _choosers[id(store)]
+
+
+_keyring: list[Keyring] = []
+
+
+def default_keyring() -> Keyring:
+    """Encryption and pseudonym keys from the environment (development: var/secrets/)."""
+    if not _keyring:
+        _keyring.append(load_keyring(os.environ, allow_dev=True))
+    return _keyring[0]

@@ -1,14 +1,20 @@
 """Demo users, one per persona, so a newcomer can try every persona at once.
 
-python -m actions.demo_users --redis-url redis://127.0.0.1:6390/0
+They have said yes to personalization, and their (made-up) contact details are
+stored encrypted like a real customer's (privacy/fields.py).
+
+python -m actions.demo_users [--redis-url URL]   (default: $PZ_REDIS_URL)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
+
+from redis.exceptions import RedisError
 
 from actions.personas import (
     BARGAIN_HUNTER,
@@ -18,6 +24,10 @@ from actions.personas import (
     TECH_ENTHUSIAST,
 )
 from actions.store import DEFAULT_URL, ProfileStore, StoreUnavailable
+from privacy.consent import GRANTED, record_consent
+from privacy.fields import encrypt_fields
+from privacy.keys import Keyring, load_keyring
+from privacy.urls import redact_url
 
 DEMO_USERS: dict[str, dict[str, str]] = {
     "user_frequent": {"segment": FREQUENT_BUYER, "favourite_category": "smartphones"},
@@ -26,22 +36,29 @@ DEMO_USERS: dict[str, dict[str, str]] = {
     "user_casual": {"segment": CASUAL_BROWSER, "favourite_category": "smart_home"},
     "user_newcomer": {"segment": NEW_VISITOR},
 }
+DEMO_CONTACTS: dict[str, dict[str, str]] = {
+    sender: {"name": f"Demo {sender.split('_')[1].title()}", "email": f"{sender}@demo.invalid"}
+    for sender in DEMO_USERS
+}
 
 
-async def seed(store: ProfileStore) -> list[str]:
+async def seed(store: ProfileStore, keyring: Keyring) -> list[str]:
     now = f"{time.time():.0f}"
     for sender_id, fields in DEMO_USERS.items():
-        await store.put_profile(sender_id, {**fields, "updated_at": now})
+        profile = {**fields, **DEMO_CONTACTS[sender_id], "updated_at": now}
+        await store.put_profile(sender_id, encrypt_fields(profile, keyring))
+        await record_consent(store.client, store.namespace, sender_id, GRANTED, "demo")
     return list(DEMO_USERS)
 
 
 async def _main(url: str) -> int:
     store = ProfileStore.from_url(url, timeout=2.0)
     try:
-        users = await seed(store)
-    except StoreUnavailable as exc:
+        users = await seed(store, load_keyring(allow_dev=True))
+    except (StoreUnavailable, RedisError, OSError) as exc:
         print(
-            f"Error: cannot write demo users to {url} ({exc}); is Redis running? try 'make run'",
+            f"Error: cannot write demo users to {redact_url(url)} ({exc}); "
+            "is Redis running? try 'make run'",
             file=sys.stderr,
         )
         return 1
@@ -53,7 +70,7 @@ async def _main(url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis-url", default=DEFAULT_URL)
+    parser.add_argument("--redis-url", default=os.environ.get("PZ_REDIS_URL", DEFAULT_URL))
     args = parser.parse_args(argv)
     return asyncio.run(_main(args.redis_url))
 

@@ -98,12 +98,15 @@ async def respond(
     chooser: ArmChooser,
     deadline_s: float = 0.1,
     exposed: Mapping[str, str] | None = None,
+    personalized: bool = True,
 ) -> Reply:
-    """Render the answer; a slow or failed Redis means the base wording, never a failed turn."""
+    """Render the answer; a slow or failed Redis means the base wording, never a failed turn.
+
+    Not `personalized` (no consent): the base arm, no experiment, no decision logged."""
     cues = engine.cues_with_facts(cues, ask.category)
     variant = engine.variant(ask.response, cues)
     choice, decision = fixed(), None
-    if ask.decision and chooser.decisions is not None:
+    if ask.decision and personalized and chooser.decisions is not None:
         try:
             async with asyncio.timeout(deadline_s):
                 choice = await chooser.choose(

@@ -38,8 +38,9 @@ def live_key(namespace: str, user_id: str) -> str:
     return f"{namespace}:live:{user_id}"
 
 
-# One round trip: the active version, the user's segment in it, the profile hash and the
-# online segment the feature worker assigned (persona, segment) with the last purchase time.
+# One round trip: the active version, the user's segment in it, the profile hash, the
+# online segment the feature worker assigned (persona, segment) with the last purchase time,
+# and the user's consent status (privacy/consent.py).
 # It reads a bucket key named inside the script, which is fine on one Redis server;
 # Redis Cluster would need the version in the key's hash tag.
 LOOKUP_SCRIPT = """
@@ -49,5 +50,6 @@ if version then
   segment = redis.call('HGET', ARGV[1] .. ':seg:' .. version .. ':b:' .. ARGV[2], ARGV[3])
 end
 return {version, segment, redis.call('HGETALL', KEYS[2]),
-        redis.call('HMGET', KEYS[3], 'persona', 'segment', 'last_purchase')}
+        redis.call('HMGET', KEYS[3], 'persona', 'segment', 'last_purchase'),
+        redis.call('HGET', KEYS[4], 'status')}
 """

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import SEGMENT_SLOT
+from actions.base import ASKED, CONSENT_SLOT, SEGMENT_SLOT, known_segment
 from actions.personalization import resolve_profile
 from actions.store import ProfileStore, default_store
 
@@ -32,8 +32,10 @@ class ActionSessionStart(Action):
             for name in CARRIED_SLOTS
             if tracker.get_slot(name) is not None
         ]
+        if tracker.get_slot(CONSENT_SLOT) not in (None, ASKED):  # "asked": ask again
+            events.append(SlotSet(CONSENT_SLOT, tracker.get_slot(CONSENT_SLOT)))
         resolution = await resolve_profile(
-            self._store or default_store(), tracker.sender_id, tracker.get_slot(SEGMENT_SLOT)
+            self._store or default_store(), tracker.sender_id, known_segment(tracker)
         )
         events.append(SlotSet(SEGMENT_SLOT, resolution.persona))
         events.append(ActionExecuted("action_listen"))

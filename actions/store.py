@@ -3,7 +3,9 @@
 Key schema (all keys live in Redis db 0 and start with the namespace, default ``pz``):
 
     pz:profile:<sender_id>   hash   segment, favourite_category, recent_category,
-                                    updated_at (unix seconds)
+                                    updated_at (unix seconds); name, email, phone,
+                                    address encrypted (privacy/fields.py)
+    pz:consent:<sender_id>   hash   consent to personalization (privacy/consent.py)
     pz:seg:...                      published segment versions (actions/segment_keys.py)
 
 Rasa's own tracker store (``pz:tracker:<sender_id>``) and lock store
@@ -29,6 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from actions.profiles import MalformedProfile
 from actions.segment_keys import LOOKUP_SCRIPT, active_key, bucket_of, live_key, meta_key
+from privacy.consent import consent_key
 
 DEFAULT_URL = "redis://127.0.0.1:6390/0"
 DEFAULT_TIMEOUT_MS = 100
@@ -51,6 +54,7 @@ class UserRecord:
     live_persona: str | None = None  # set by the feature worker's online assignment
     live_segment: str | None = None
     last_purchase: float | None = None  # unix time, from the live features
+    consent: str | None = None  # "granted", "denied" or None (not asked yet)
 
 
 def profile_key(sender_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
@@ -122,12 +126,13 @@ class ProfileStore:
         if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
             return UserRecord(None, None, None, None)
         try:
-            version, segment, flat, live = await self._call(
+            version, segment, flat, live, consent = await self._call(
                 self._lookup(
                     keys=[
                         active_key(self.namespace),
                         self.key(sender_id),
                         live_key(self.namespace, sender_id),
+                        consent_key(self.namespace, sender_id),
                     ],
                     args=[self.namespace, bucket_of(sender_id), sender_id],
                 )
@@ -145,7 +150,14 @@ class ProfileStore:
             persona = personas.get(segment, "default")  # unmapped clusters: default persona
         live_persona, live_segment = (v.decode("utf-8", "replace") if v else None for v in live[:2])
         return UserRecord(
-            version, segment, persona, profile, live_persona, live_segment, _number(live[2])
+            version,
+            segment,
+            persona,
+            profile,
+            live_persona,
+            live_segment,
+            _number(live[2]),
+            consent.decode("utf-8", "replace") if consent else None,
         )
 
     async def _version_personas(self, version: str) -> dict[str, str]:

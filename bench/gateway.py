@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     secret = secrets.token_hex(32)
     redis_server = RedisServer("bench-gw").start()
     actions_port, rasa_port, gw_port = free_port(), free_port(), free_port()
-    endpoints = write_endpoints(VAR / "bench-gw-endpoints.yml", actions_port, redis_server.port)
+    endpoints = write_endpoints(VAR / "bench-gw-endpoints.yml", actions_port, redis_server)
     services = [action_server(actions_port, redis_server.url).start(timeout=90)]
     try:
         services.append(rasa_server(rasa_port, endpoints).start(timeout=240))

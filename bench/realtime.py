@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     server = RedisServer("bench-rt").start()
     try:
         publish_model(server.url)
-        tp = asyncio.run(throughput(server.url, args.events, args.users))
+        tp = asyncio.run(throughput(server.admin_url, args.events, args.users))  # INFO: admin
         dl = asyncio.run(delay(server.url, args.rate, 10))
     finally:
         server.destroy()

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_rasa:
             actions_port, rasa_port = free_port(), free_port()
             endpoints = write_endpoints(
-                VAR / "bench-resp-endpoints.yml", actions_port, redis_server.port
+                VAR / "bench-resp-endpoints.yml", actions_port, redis_server
             )
             services.append(action_server(actions_port, redis_server.url).start(timeout=90))
             services.append(rasa_server(rasa_port, endpoints).start(timeout=240))

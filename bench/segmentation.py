@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             "train mini-batch k-means", fit, algorithm="minibatch_kmeans"
         )
         results["train_gmm"] = step("train GMM (diag)", fit, algorithm="gmm")
-        results["publish"] = step("publish", publish_step, redis_url=redis_server.url)
+        results["publish"] = step("publish", publish_step, redis_url=redis_server.admin_url)
         results["raw_writes"] = step(
             "raw pipelined writes (baseline)", raw_writes, redis_url=redis_server.url
         )

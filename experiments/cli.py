@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 
 from experiments.config import ExperimentConfigError, load_experiments
 from experiments.reporting import report, to_html, to_json, to_text
+from privacy.urls import redact_url
 
 DEFAULT_EXPERIMENTS = Path(__file__).parent / "experiments.yml"
 DEFAULT_URL = os.environ.get("PZ_REDIS_URL", "redis://127.0.0.1:6390/0")
@@ -44,7 +45,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         data = report(client, args.namespace, specs)
     except redis.RedisError as exc:
-        return _fail(f"cannot read Redis at {args.redis_url} ({exc}); is `make run` up?")
+        where = redact_url(args.redis_url)
+        return _fail(f"cannot read Redis at {where} ({exc}); is `make run` up?")
     finally:
         client.close()
     print(to_text(data))
@@ -113,7 +115,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         n = asyncio.run(_simulate(args.redis_url, args.namespace, specs, args.users, args.seed))
     except (redis.RedisError, OSError) as exc:
-        return _fail(f"cannot write to Redis at {args.redis_url} ({exc}); is `make run` up?")
+        where = redact_url(args.redis_url)
+        return _fail(f"cannot write to Redis at {where} ({exc}); is `make run` up?")
     print(f"wrote {n} simulated exposures with decisions, feedback and conversions")
     return 0
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.bootstrap import ensure_dev_secrets
 from gateway.config import ConfigError, GatewayConfig
+from privacy.urls import redact_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(
         f"gateway: http://{args.host}:{args.port}/ -> Rasa {config.rasa_url}, "
-        f"Redis {config.redis_url}, JWT {config.jwt_algorithm}, "
+        f"Redis {redact_url(config.redis_url)}, JWT {config.jwt_algorithm}, "
         f"demo login {'on' if config.demo_login else 'off'}",
         flush=True,
     )

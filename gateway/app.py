@@ -9,7 +9,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from gateway import handlers
+from gateway import handlers, privacy_routes
 from gateway.auth import TokenIssuer, TokenVerifier
 from gateway.config import GatewayConfig
 from gateway.context import RegionTable
@@ -125,6 +125,8 @@ def create_app(
         app.router.add_post("/oauth/token", handlers.token)
     app.router.add_post("/v1/chat", handlers.chat)
     app.router.add_post("/v1/events/purchase", handlers.purchase)
+    app.router.add_get("/v1/me/data", privacy_routes.my_data)
+    app.router.add_post("/v1/privacy/erase", privacy_routes.erase)
     if config.demo_login:
         app.router.add_post("/demo/login", handlers.demo_login)
     app.router.add_get("/health", handlers.health)

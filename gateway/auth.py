@@ -94,7 +94,7 @@ class TokenVerifier:
     def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError):  # ValueError: non-UTF-8 bytes in the header
             raise unauthorized("malformed", "malformed access token") from None
         if header.get("alg") != self.algorithm:
             raise unauthorized("algorithm", f"access tokens must be signed with {self.algorithm}")

@@ -26,16 +26,23 @@ MAX_ID_CHARS = 128
 MAX_CATEGORY_CHARS = 64
 MAX_AMOUNT = 1_000_000_000
 MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01
+# Arrays/objects inside each other. Deeper bodies are refused before anything re-encodes them:
+# json.dumps (forwarding metadata to Rasa) needs more stack than json.loads did.
+MAX_JSON_DEPTH = 32
 _PRINTABLE = re.compile(PRINTABLE)
 _NON_BLANK = re.compile(NON_BLANK)
 
 
 def require_content_type(request: web.Request, allowed: tuple[str, ...]) -> str:
     """The body's media type if it is one of ``allowed`` (UTF-8 only), else 415."""
-    charset = (request.charset or "utf-8").lower()
-    if request.content_type not in allowed or charset not in ("utf-8", "utf8"):
-        raise ApiError(415, f"send the body as {' or '.join(allowed)} (UTF-8)")
-    return request.content_type
+    refused = ApiError(415, f"send the body as {' or '.join(allowed)} (UTF-8)")
+    try:
+        media_type, charset = request.content_type, (request.charset or "utf-8").lower()
+    except ValueError:  # aiohttp's parser (email.message) fails on non-ASCII header bytes
+        raise refused from None
+    if media_type not in allowed or charset not in ("utf-8", "utf8"):
+        raise refused
+    return media_type
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
@@ -65,7 +72,24 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise ApiError(400, "request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "request body must be a JSON object")
+    if _depth_exceeds(payload, MAX_JSON_DEPTH):
+        raise ApiError(400, f"request body nests arrays/objects deeper than {MAX_JSON_DEPTH}")
     return payload
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays/objects nest more than ``limit`` deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def check_fields(payload: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]):

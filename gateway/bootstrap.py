@@ -21,6 +21,8 @@ KEY_VARIABLES = (
     "PZ_JWT_PUBLIC_KEY_FILES",
 )
 DEMO_CLIENT = "crm-demo"
+# Development clients: the CRM feed and an operator who may erase users.
+DEMO_CLIENTS = {DEMO_CLIENT: ["ingest"], "ops-demo": ["privacy"]}
 
 
 def _write_private(path: Path, text: str) -> bool:
@@ -51,17 +53,19 @@ def ensure_dev_secrets(env: MutableMapping[str, str], secrets_dir: Path) -> list
     env["PZ_JWT_SECRET_FILE"] = str(secret_file)
     if not env.get("PZ_GATEWAY_CLIENTS_FILE", "").strip():
         clients_file = secrets_dir / "clients.json"
-        client_secret_file = secrets_dir / f"{DEMO_CLIENT}.secret"
-        if not clients_file.exists():
-            client_secret = secrets.token_urlsafe(32)
-            _write_private(client_secret_file, client_secret + "\n")
-            clients = {
-                DEMO_CLIENT: {"secret_sha256": hash_secret(client_secret), "scopes": ["ingest"]}
-            }
-            _write_private(clients_file, json.dumps(clients, indent=2) + "\n")
-            notes.append(f"created demo CRM client {DEMO_CLIENT!r} in {clients_file}")
-        notes.append(
-            f"CRM client {DEMO_CLIENT!r} (scope ingest): its secret is in {client_secret_file}"
-        )
+        clients = json.loads(clients_file.read_text()) if clients_file.exists() else {}
+        for client_id, scopes in DEMO_CLIENTS.items():
+            secret_file = secrets_dir / f"{client_id}.secret"
+            if client_id not in clients:
+                client_secret = secrets.token_urlsafe(32)
+                secret_file.unlink(missing_ok=True)
+                _write_private(secret_file, client_secret + "\n")
+                clients[client_id] = {"secret_sha256": hash_secret(client_secret), "scopes": scopes}
+                notes.append(f"created demo client {client_id!r} in {clients_file}")
+            notes.append(
+                f"client {client_id!r} (scope {' '.join(scopes)}): its secret is in {secret_file}"
+            )
+        clients_file.unlink(missing_ok=True)
+        _write_private(clients_file, json.dumps(clients, indent=2) + "\n")
         env["PZ_GATEWAY_CLIENTS_FILE"] = str(clients_file)
     return notes

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SCOPES = ("chat", "ingest")
+SCOPES = ("chat", "ingest", "privacy")
 ALGORITHMS = ("HS256", "RS256")
 MIN_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048

@@ -24,6 +24,7 @@ VERSION = "1.0.0"
 SCOPE_TEXT = {
     "chat": "talk to the assistant as the token's subject",
     "ingest": "send CRM purchases",
+    "privacy": "erase users (operators)",
 }
 
 
@@ -185,6 +186,49 @@ def _schemas(config: GatewayConfig) -> dict[str, Any]:
             "properties": {"event_id": {"type": "string", "description": "stream entry id"}},
             "additionalProperties": False,
         },
+        "ExportResponse": {
+            "type": "object",
+            "description": "everything stored about the token's subject",
+            "required": ["user_id", "exported_at"],
+            "properties": {
+                "user_id": {"type": "string"},
+                "exported_at": {"type": "number"},
+                "consent": {"type": "object", "nullable": True},
+                "profile": {"type": "object", "nullable": True},
+                "segments": {"type": "object"},
+                "live_features": {"type": "object", "nullable": True},
+                "experiments": {"type": "object"},
+                "decisions": {"type": "array", "items": {"type": "object"}},
+                "conversation": {"type": "object", "nullable": True},
+            },
+        },
+        "EraseRequest": {
+            "type": "object",
+            "required": ["user_ids"],
+            "properties": {
+                "user_ids": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 1000,
+                    "items": {"type": "string", "minLength": 1, "maxLength": 256},
+                }
+            },
+            "additionalProperties": False,
+        },
+        "EraseReceipt": {
+            "type": "object",
+            "required": ["erased"],
+            "properties": {
+                "erased": {
+                    "type": "object",
+                    "description": "user id -> store -> items removed",
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
+                    },
+                }
+            },
+        },
         "DemoLoginRequest": {
             "type": "object",
             "required": ["persona"],
@@ -333,6 +377,37 @@ def _paths(config: GatewayConfig) -> dict[str, Any]:
             },
             _json(_ref("schemas", "PurchaseRequest")),
             security=[{"bearerAuth": []}, {"oauth2": ["ingest"]}],
+        )
+    }
+    paths["/v1/me/data"] = {
+        "get": _operation(
+            "export my data: everything stored about the token's subject",
+            {
+                "200": {
+                    "description": "the export",
+                    "headers": no_store,
+                    "content": _json(_ref("schemas", "ExportResponse")),
+                },
+                **_errors(401, 403, 429, 503),
+            },
+            security=[{"bearerAuth": []}, {"oauth2": ["chat"]}],
+            tag="privacy",
+        )
+    }
+    paths["/v1/privacy/erase"] = {
+        "post": _operation(
+            "erase users: remove users from every store, with a receipt",
+            {
+                "200": {
+                    "description": "what was removed from each store",
+                    "headers": no_store,
+                    "content": _json(_ref("schemas", "EraseReceipt")),
+                },
+                **_errors(400, 401, 403, 413, 415, 429, 503),
+            },
+            _json(_ref("schemas", "EraseRequest")),
+            security=[{"bearerAuth": []}, {"oauth2": ["privacy"]}],
+            tag="privacy",
         )
     }
     if config.demo_login:

@@ -4,12 +4,20 @@ Rasa's stock ``rest`` channel trusts its input: a missing body, a non-string
 sender or a megabyte of text reach the NLU pipeline and end in a 500 or a
 very slow turn. This channel keeps the same URL (/webhooks/rest/webhook) and
 answer format, and turns bad input into a 4xx with a one-line JSON error.
+
+It also never answers with silence: when the turn fails (Rasa logs a failing
+action and answers nothing), answers nothing, or is not done by the turn
+deadline (rasa_ext/deadlines.py), the user gets a fallback message and the
+fault is counted (GET /webhooks/rest/ shows the counts). A late turn keeps
+running under the user's lock, so the conversation stays complete and ordered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +27,43 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from rasa_ext import deadlines
+
 logger = logging.getLogger(__name__)
+
+FALLBACK_TEXT = "Sorry, I'm having trouble answering right now. Please try again in a moment."
+# Why users got the fallback: "deadline", "error", "empty". Per process.
+FALLBACKS: Counter[str] = Counter()
+_LATE_TURNS: set[asyncio.Task] = set()  # turns past the deadline, still finishing
+
+
+async def answer_within(
+    turn: Awaitable[Any], collector: CollectingOutputChannel, deadline: float, sender: str
+) -> list[dict[str, Any]]:
+    """The turn's messages, or the fallback when it fails, says nothing or runs late."""
+    task = asyncio.ensure_future(turn)
+    done, _ = await asyncio.wait({task}, timeout=deadline)
+    if not done:
+        _LATE_TURNS.add(task)
+        task.add_done_callback(_finish_late)
+        return _fallback("deadline", sender)
+    if task.exception() is not None:
+        logger.error("message from sender %r failed: %r", sender[:64], task.exception())
+        return _fallback("error", sender)
+    return collector.messages or _fallback("empty", sender)
+
+
+def _fallback(reason: str, sender: str) -> list[dict[str, Any]]:
+    FALLBACKS[reason] += 1
+    logger.warning("fallback answer for sender %r (%s)", sender[:64], reason)
+    return [{"recipient_id": sender, "text": FALLBACK_TEXT}]
+
+
+def _finish_late(task: asyncio.Task) -> None:
+    _LATE_TURNS.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("late turn failed: %r", task.exception())
+
 
 DEFAULT_MAX_MESSAGE_CHARS = 2000
 DEFAULT_MAX_SENDER_CHARS = 128
@@ -81,6 +125,8 @@ class GuardedRestInput(RestInput):
         self.max_message_chars = int(max_message_chars)
         self.max_sender_chars = int(max_sender_chars)
         self.max_body_bytes = int(max_body_bytes)
+        self.deadline = deadlines.turn_deadline()
+        deadlines.apply()
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> GuardedRestInput:
@@ -91,7 +137,7 @@ class GuardedRestInput(RestInput):
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+            return response.json({"status": "ok", "fallbacks": dict(FALLBACKS)})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -109,10 +155,9 @@ class GuardedRestInput(RestInput):
             message = UserMessage(
                 text, collector, sender, input_channel=self.name(), metadata=metadata
             )
-            try:
-                await on_new_message(message)
-            except Exception:  # the conversation must go on; Rasa has logged the cause
-                logger.exception("message from sender %r failed", sender[:64])
-            return response.json(collector.messages)
+            messages = await answer_within(
+                on_new_message(message), collector, self.deadline, sender
+            )
+            return response.json(messages)
 
         return webhook

@@ -148,21 +148,28 @@ def as_features(live: dict[str, str], now: float) -> dict[str, Any]:
     return out
 
 
-# Applies a chunk of updates in one call. KEYS: live hash and ids hash of each update, in
-# pairs. ARGV: ids ttl, live-hash ttl, sentiment alpha, then a JSON array with one object per
-# update: {"e": entry id, "i": integer increments, "f": float increments, "s": set, "x": max,
-# "n": min, "m": sentiment or null}.
-# Returns 1 (applied), 0 (already applied: a replay) or -1 (a key of the wrong type, left
-# untouched) per update. Sending a chunk as one JSON argument keeps the client's command
-# packing cheap; it dominated the worker's profile.
+# Applies a chunk of updates in one call. KEYS: per update, its live hash, ids hash, consent
+# hash and erasure marker (KEYS_PER_UPDATE). ARGV: ids ttl, live-hash ttl, sentiment alpha,
+# a JSON array with one object per update: {"e": entry id, "i": integer increments,
+# "f": float increments, "s": set, "x": max, "n": min, "m": sentiment or null}, and "1" when
+# only users who consented to personalization get live features.
+# Returns 1 (applied), 0 (already applied: a replay), 2 (no consent, or being erased: nothing
+# stored) or -1 (a key of the wrong type, left untouched) per update. Sending a chunk as one
+# JSON argument keeps the client's command packing cheap; it dominated the worker's profile.
+KEYS_PER_UPDATE = 4
 APPLY_SCRIPT = """
 local updates = cjson.decode(ARGV[4])
 local out = {}
 for k, u in ipairs(updates) do
-  local live, ids = KEYS[2 * k - 1], KEYS[2 * k]
+  local live, ids, consent, erasing = KEYS[4 * k - 3], KEYS[4 * k - 2], KEYS[4 * k - 1], KEYS[4 * k]
   local lt, it = redis.call('TYPE', live).ok, redis.call('TYPE', ids).ok
-  if (lt ~= 'hash' and lt ~= 'none') or (it ~= 'hash' and it ~= 'none') then
+  local ct = redis.call('TYPE', consent).ok
+  if (lt ~= 'hash' and lt ~= 'none') or (it ~= 'hash' and it ~= 'none')
+     or (ct ~= 'hash' and ct ~= 'none') then
     out[k] = -1
+  elseif redis.call('EXISTS', erasing) == 1
+     or (ARGV[5] == '1' and redis.call('HGET', consent, 'status') ~= 'granted') then
+    out[k] = 2
   elseif redis.call('HSETNX', ids, u.e, 1) == 0 then
     out[k] = 0
   else
@@ -183,7 +190,7 @@ for k, u in ipairs(updates) do
       if old == nil then old = u.m end
       redis.call('HSET', live, 'sentiment_ema', old + tonumber(ARGV[3]) * (u.m - old))
     end
-    redis.call('EXPIRE', live, ARGV[2])
+    if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', live, ARGV[2]) end
     out[k] = 1
   end
 end
@@ -204,5 +211,13 @@ def update_payload(update: Update, entry_id: str) -> dict[str, Any]:
     }
 
 
-def script_args(payloads: list[dict[str, Any]], live_ttl_s: int) -> list:
-    return [IDS_TTL_S, live_ttl_s, SENTIMENT_ALPHA, ujson.dumps(payloads)]
+def script_args(
+    payloads: list[dict[str, Any]], live_ttl_s: int, require_consent: bool = True
+) -> list:
+    return [
+        IDS_TTL_S,
+        live_ttl_s,
+        SENTIMENT_ALPHA,
+        ujson.dumps(payloads),
+        "1" if require_consent else "0",
+    ]

@@ -26,8 +26,13 @@ from redis.exceptions import ResponseError
 
 from actions.segment_keys import active_key, bucket_key, bucket_of, live_key, model_key
 from actions.store import profile_key
+from privacy.consent import consent_key
+from privacy.retention import retention_seconds
+from privacy.tombstones import erasing_key
 from realtime.live import (
     APPLY_SCRIPT,
+    KEYS_PER_UPDATE,
+    Update,
     as_features,
     script_args,
     update_for,
@@ -41,11 +46,16 @@ logger = logging.getLogger(__name__)
 APPLY_CHUNK = 100  # updates per script call
 
 
+# Live features expire this long after a user's last event (PZ_RETENTION_DAYS; 0: never).
+DEFAULT_LIVE_TTL_S = retention_seconds()
+
+
 @dataclass
 class Stats:
     applied: int = 0
     duplicates: int = 0
     skipped: int = 0
+    not_kept: int = 0  # no consent to personalization, or being erased
     malformed: int = 0
     reassigned: int = 0
     segment_changes: int = 0
@@ -98,11 +108,13 @@ class FeatureWorker:
         client,
         namespace: str = "pz",
         reassign_interval_s: float = 30.0,
-        live_ttl_s: int = 90 * 24 * 3600,
+        live_ttl_s: int = DEFAULT_LIVE_TTL_S,
+        require_consent: bool = True,
     ) -> None:
         self.source, self.client, self.namespace = source, client, namespace
         self.reassign_interval_s = reassign_interval_s
         self.live_ttl_s = live_ttl_s
+        self.require_consent = require_consent
         self.models = ModelCache(client, namespace)
         self.stats = Stats()
         self._sha: str | None = None
@@ -118,6 +130,7 @@ class FeatureWorker:
         touched: dict[str, str] = {}
         keys: list[str] = []
         payloads: list[dict] = []
+        updates: list[Update] = []
         for event_id, event in entries:
             update = update_for(event) if event is not None else None
             if event is None:
@@ -132,29 +145,34 @@ class FeatureWorker:
             if update is None:
                 self.stats.skipped += 1
                 continue
-            key = live_key(self.namespace, update.user_id)
-            keys += [key, f"{key}:ids"]
+            keys += self._keys(update.user_id)
             payloads.append(update_payload(update, event_id))
-            if update.kind == "purchase" or touched.get(update.user_id) != "purchase":
-                touched[update.user_id] = update.kind
+            updates.append(update)
         results: list[int] = []
+        n = KEYS_PER_UPDATE
         async with self.client.pipeline(transaction=False) as pipe:
             for start in range(0, len(payloads), APPLY_CHUNK):
+                chunk_keys = keys[n * start : n * (start + APPLY_CHUNK)]
                 pipe.evalsha(
                     self._sha,
-                    len(keys[2 * start : 2 * (start + APPLY_CHUNK)]),
-                    *keys[2 * start : 2 * (start + APPLY_CHUNK)],
-                    *script_args(payloads[start : start + APPLY_CHUNK], self.live_ttl_s),
+                    len(chunk_keys),
+                    *chunk_keys,
+                    *self._args(payloads[start : start + APPLY_CHUNK]),
                 )
             chunks = await pipe.execute(raise_on_error=False) if payloads else []
         for number, chunk in enumerate(chunks):
             if isinstance(chunk, ResponseError):  # e.g. a live key of the wrong type
                 start = number * APPLY_CHUNK
                 chunk = await self._apply_one_by_one(
-                    keys[2 * start : 2 * (start + APPLY_CHUNK)],
+                    keys[n * start : n * (start + APPLY_CHUNK)],
                     payloads[start : start + APPLY_CHUNK],
                 )
             results += chunk
+        for update, result in zip(updates, results, strict=False):
+            if result == 1 and (
+                update.kind == "purchase" or touched.get(update.user_id) != "purchase"
+            ):
+                touched[update.user_id] = update.kind
         for payload, result in zip(payloads, results, strict=False):
             if result == -1:
                 self.stats.malformed += 1
@@ -166,16 +184,30 @@ class FeatureWorker:
                 )
         self.stats.applied += sum(1 for r in results if r == 1)
         self.stats.duplicates += sum(1 for r in results if r == 0)
+        self.stats.not_kept += sum(1 for r in results if r == 2)
         await self.source.ack([eid for eid, _ in entries])
         await self.reassign(touched)
+
+    def _keys(self, user: str) -> list[str]:
+        key = live_key(self.namespace, user)
+        return [
+            key,
+            f"{key}:ids",
+            consent_key(self.namespace, user),
+            erasing_key(self.namespace, user),
+        ]
+
+    def _args(self, payloads: list[dict]) -> list:
+        return script_args(payloads, self.live_ttl_s, self.require_consent)
 
     async def _apply_one_by_one(self, keys: list[str], payloads: list[dict]) -> list[int]:
         """Isolate the update Redis refused, so one bad key cannot stall the stream."""
         out = []
+        n = KEYS_PER_UPDATE
         for i, payload in enumerate(payloads):
             try:
                 out += await self.client.evalsha(
-                    self._sha, 2, *keys[2 * i : 2 * i + 2], *script_args([payload], self.live_ttl_s)
+                    self._sha, n, *keys[n * i : n * i + n], *self._args([payload])
                 )
             except ResponseError as exc:
                 self.stats.malformed += 1
@@ -293,7 +325,7 @@ class FeatureWorker:
     @property
     def handled(self) -> int:
         s = self.stats
-        return s.applied + s.duplicates + s.skipped + s.malformed
+        return s.applied + s.duplicates + s.skipped + s.not_kept + s.malformed
 
 
 async def _main(args) -> int:

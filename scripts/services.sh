@@ -12,6 +12,12 @@ gateway_port=${5:-8080}
 run=var/run; logs=var/log
 mkdir -p "$run" "$logs"
 
+# Secrets Rasa's endpoints.yml and the action server read (generated once under var/secrets/
+# for development; set the variables to use your own).
+export PZ_REDIS_PASSWORD=${PZ_REDIS_PASSWORD:-$(scripts/secret.sh redis.password)}
+export PZ_ACTION_SECRET=${PZ_ACTION_SECRET:-$(scripts/secret.sh action_secret)}
+export PZ_REDIS_URL=${PZ_REDIS_URL:-redis://pz:$PZ_REDIS_PASSWORD@127.0.0.1:6390/0}
+
 alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
 
 wait_http() {  # name url seconds
@@ -36,7 +42,7 @@ stop_one() {
 case $cmd in
 start)
   if ! alive actions; then
-    SANIC_HOST=127.0.0.1 setsid .venv/bin/rasa run actions --actions actions --port "$actions_port" \
+    setsid .venv/bin/python -m actions.server --host 127.0.0.1 --port "$actions_port" \
       >"$logs/actions.log" 2>&1 < /dev/null &
     echo $! > "$run/actions.pid"
   fi
@@ -54,7 +60,7 @@ start)
     echo $! > "$run/rasa.pid"
   fi
   if ! alive worker; then
-    setsid .venv/bin/python -m realtime.worker --redis-url "${PZ_REDIS_URL:-redis://127.0.0.1:6390/0}" \
+    setsid .venv/bin/python -m realtime.worker \
       >"$logs/worker.log" 2>&1 < /dev/null &
     echo $! > "$run/worker.pid"
   fi

@@ -4,7 +4,8 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 TEST_REDIS_PORT=${TEST_REDIS_PORT:-6391}
-export PZ_TEST_REDIS_URL="redis://127.0.0.1:$TEST_REDIS_PORT/0"
+PZ_TEST_REDIS_URL=$(scripts/redis.sh url test "$TEST_REDIS_PORT")
+export PZ_TEST_REDIS_URL
 export RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2
 export PYTHONWARNINGS=ignore
 RASA=.venv/bin/rasa

@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
+from privacy.urls import redact_url
 from segmentation.errors import InputError, SegmentationError
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
+DEFAULT_REDIS_URL = os.environ.get("PZ_REDIS_URL", "redis://127.0.0.1:6390/0")
 
 
 def _say(message: str) -> None:
@@ -38,7 +40,8 @@ def _redis(url: str):
         client.ping()
     except redis.RedisError as exc:
         raise SegmentationError(
-            f"cannot reach Redis at {url} ({exc}); start it with " "'make run' or pass --redis-url"
+            f"cannot reach Redis at {redact_url(url)} ({exc}); start it with "
+            "'make run' or pass --redis-url"
         ) from None
     return client
 

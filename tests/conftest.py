@@ -15,6 +15,7 @@ import yaml
 from rasa_sdk import Tracker
 
 from actions.store import ProfileStore
+from privacy.consent import GRANTED, record_consent
 from tests.servers import ROOT, RedisServer
 
 DATA = Path(__file__).parent / "data"
@@ -32,10 +33,18 @@ def redis_url() -> Iterator[str]:
     server.destroy()
 
 
+FIXTURE_USER = "user_test"  # the sender of the tracker fixtures in tests/data/
+
+
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[ProfileStore]:
-    """A store in a namespace of its own, so tests never see each other's keys."""
+    """A store in a namespace of its own, so tests never see each other's keys.
+
+    The fixtures' user has consented to personalization, as a returning customer would;
+    tests/test_consent.py covers users who have not.
+    """
     store = ProfileStore.from_url(redis_url, timeout=0.2, namespace=f"t{uuid.uuid4().hex[:10]}")
+    await record_consent(store.client, store.namespace, FIXTURE_USER, GRANTED, "rest")
     yield store
     keys = [k async for k in store._client.scan_iter(match=f"{store.namespace}:*")]
     if keys:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -14,6 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 VAR = ROOT / "var" / "pytest"
+# Shared by the action servers and Rasa servers a test run starts (endpoints.yml headers).
+ACTION_SECRET = secrets.token_hex(16)
+# Encryption and pseudonym keys of the processes a test run starts (never the dev files).
+ENCRYPTION_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+PSEUDONYM_KEY = secrets.token_hex(32)
 
 
 def free_port() -> int:
@@ -36,6 +44,10 @@ def _wait(
     raise RuntimeError(f"{what} not ready after {seconds:.0f} s")
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:
@@ -45,27 +57,43 @@ def http_ok(url: str) -> bool:
 
 
 class RedisServer:
-    """A private redis-server: loopback only, append-only, data under var/pytest/."""
+    """A private redis-server configured like scripts/redis.sh: loopback only, append-only,
+    default user off, application user ``pz`` without @dangerous commands, ``pz-admin``."""
 
     def __init__(self, name: str, port: int | None = None) -> None:
         self.port = port or free_port()
         self.dir = VAR / f"redis-{name}-{self.port}"
         self.proc: subprocess.Popen | None = None
+        self.password = secrets.token_hex(16)
+        self.admin_password = secrets.token_hex(16)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The application user's URL."""
+        return f"redis://pz:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def admin_url(self) -> str:
+        return f"redis://pz-admin:{self.admin_password}@127.0.0.1:{self.port}/0"
 
     def _ping(self) -> bool:
+        auth = f"AUTH pz {self.password}\r\nPING\r\n".encode()
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                sock.sendall(auth)
+                return b"+PONG" in sock.recv(64)
         except OSError:
             return False
 
     def start(self) -> RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
+        acl = self.dir / "users.acl"
+        acl.write_text(
+            "user default off\n"
+            f"user pz on #{_sha256(self.password)} ~* &* +@all -@dangerous\n"
+            f"user pz-admin on #{_sha256(self.admin_password)} ~* &* +@all\n"
+        )
+        acl.chmod(0o600)
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -75,6 +103,8 @@ class RedisServer:
                 str(self.port),
                 "--dir",
                 str(self.dir),
+                "--aclfile",
+                str(acl),
                 "--appendonly",
                 "yes",
                 "--save",
@@ -115,6 +145,9 @@ def rasa_env() -> dict[str, str]:
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONWARNINGS="ignore",
         SANIC_HOST="127.0.0.1",
+        PZ_ACTION_SECRET=ACTION_SECRET,
+        PZ_ENCRYPTION_KEYS=ENCRYPTION_KEY,
+        PZ_PSEUDONYM_KEY=PSEUDONYM_KEY,
     )
     return env
 
@@ -161,16 +194,18 @@ def action_server(
         env["PZ_RESPONSES_FILE"] = str(responses)
     return Service(
         "actions",
-        [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+        [str(VENV_BIN / "python"), "-m", "actions.server", "--port", str(port)],
         f"http://127.0.0.1:{port}/health",
         env,
     )
 
 
-def write_endpoints(path: Path, actions_port: int, redis_port: int) -> Path:
+def write_endpoints(path: Path, actions_port: int, redis: RedisServer) -> Path:
+    """endpoints.yml pointing at test ports, with the test Redis's (throwaway) password."""
     text = (ROOT / "endpoints.yml").read_text()
     text = text.replace("127.0.0.1:5055", f"127.0.0.1:{actions_port}")
-    text = text.replace("port: 6390", f"port: {redis_port}")
+    text = text.replace("port: 6390", f"port: {redis.port}")
+    text = text.replace("${PZ_REDIS_PASSWORD}", redis.password)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path

@@ -102,7 +102,9 @@ async def test_redis_stopped_falls_back_to_default_with_a_warning(private_redis,
 async def test_redis_down_keeps_the_segment_this_session_already_knew(private_redis, domain):
     store = ProfileStore.from_url(private_redis.url, timeout=0.2)
     private_redis.stop()
-    tracker = tracker_from_fixture("recommend_phones", slots={"segment": "casual_browser"})
+    tracker = tracker_from_fixture(
+        "recommend_phones", slots={"segment": "casual_browser", "consent": "granted"}
+    )
 
     text, events = await run(ActionRecommendProducts(store=store, chooser=BASE), tracker, domain)
 

@@ -6,6 +6,8 @@ TensorFlow), seeds the demo users, then talks to the assistant like a client.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import json
@@ -16,10 +18,13 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 import requests
 
 from actions.demo_users import DEMO_USERS
+from privacy.consent import consent_record
 from tests.servers import (
+    ACTION_SECRET,
     ROOT,
     VAR,
     RedisServer,
@@ -58,8 +63,13 @@ class Stack:
         return "\n".join(m.get("text", "") for m in self.messages(sender, text, **metadata))
 
     def set_profile(self, sender: str, **fields: str) -> None:
+        """A returning customer: a profile, and yes to personalization."""
         self.redis.delete(f"pz:profile:{sender}")
         self.redis.hset(f"pz:profile:{sender}", mapping=fields)
+        self.consent(sender)
+
+    def consent(self, sender: str, status: str = "granted") -> None:
+        self.redis.hset(f"pz:consent:{sender}", mapping=consent_record(status, "rest"))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +78,7 @@ def stack() -> Iterator[Stack]:
         pytest.fail(f"{MODEL.relative_to(ROOT)} is missing: run 'make train' first")
     redis_server = RedisServer("e2e").start()
     actions_port, rasa_port = free_port(), free_port()
-    endpoints = write_endpoints(VAR / "e2e-endpoints.yml", actions_port, redis_server.port)
+    endpoints = write_endpoints(VAR / "e2e-endpoints.yml", actions_port, redis_server)
     credentials = VAR / "e2e-credentials.yml"  # the real file plus Slack with test secrets
     credentials.write_text(
         (ROOT / "credentials.yml").read_text() + "\nslack:\n"
@@ -123,7 +133,9 @@ def test_greeting_follows_the_persona_set_at_session_start(stack: Stack):
     stranger = stack.say("visitor_without_profile", "hello")
 
     assert "welcome to Voltmart" in newcomer
-    assert stranger == "Hi! I'm the Voltmart shop assistant. How can I help you today?"
+    greeting, question = stranger.split("\n")  # a stranger is asked about personalization
+    assert greeting == "Hi! I'm the Voltmart shop assistant. How can I help you today?"
+    assert question.startswith("May I use what you tell me")
 
 
 def test_segment_slot_is_stored_in_the_redis_tracker(stack: Stack):
@@ -194,7 +206,7 @@ def test_wording_edits_reach_users_without_training_or_restart(stack: Stack):
         path.write_text(edited)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            answer = stack.say(f"visitor_{time.monotonic_ns()}", "hello")
+            answer = stack.messages(f"visitor_{time.monotonic_ns()}", "hello")[0]["text"]
             if answer.endswith("What brings you here today?"):
                 break
             time.sleep(0.5)
@@ -219,6 +231,55 @@ def test_the_deals_offer_can_be_accepted(stack: Stack):
     answer = stack.say("user_bargain", "yes please")
 
     assert answer.startswith("Biggest savings on headphones right now:")
+
+
+def test_consent_is_asked_first_and_then_personalizes(stack: Stack):
+    stack.redis.hset("pz:profile:user_asked", mapping={"segment": "bargain_hunter"})
+    first = stack.messages("user_asked", "can you recommend a phone?")
+    assert first[0]["text"].startswith("Popular smartphones:")  # not yet personalized
+    assert first[-1]["text"].startswith("May I use what you tell me")
+    assert [b["payload"] for b in first[-1]["buttons"]] == ["/give_consent", "/refuse_consent"]
+
+    assert stack.say("user_asked", "/give_consent").startswith("Thanks! From now on")
+    record = stack.redis.hgetall("pz:consent:user_asked")
+    assert record["status"] == "granted" and record["policy"] and record["channel"] == "rest"
+    assert "Best value smartphones" in stack.say("user_asked", "can you recommend a phone?")
+
+    assert stack.say("user_asked", "stop personalizing").startswith("Understood")
+    after = stack.say("user_asked", "can you recommend a phone?")
+    assert "Best value" not in after and "most popular" in after  # the default persona
+
+
+def test_what_do_you_know_and_forget_me_through_rasa(stack: Stack):
+    sender = "user_leaving"
+    stack.set_profile(sender, segment="casual_browser")
+    stack.say(sender, "recommend a tablet")
+    known = stack.say(sender, "what do you know about me?")
+    assert "Personalization: granted" in known and "segment: casual_browser" in known
+
+    assert stack.say(sender, "forget me").startswith("This erases everything")
+    assert stack.say(sender, "/deny") == "Okay, I've kept everything as it was."  # the button
+    assert stack.redis.exists(f"pz:tracker:{sender}")
+    stack.say(sender, "forget me")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # a message races the erasure
+        done = pool.submit(stack.say, sender, "/confirm_forget")
+        racer = pool.submit(stack.say, sender, "hello again")
+        assert done.result().startswith("Done: I erased everything")
+        assert racer.result()
+    assert traces(stack, sender) == []
+
+
+def traces(stack: Stack, sender: str) -> list[str]:
+    from privacy.audit import find_traces
+
+    async def scan() -> list[str]:
+        client = aioredis.Redis.from_url(stack.redis_url)
+        try:
+            return await find_traces(client, [sender])
+        finally:
+            await client.close()
+
+    return asyncio.run(scan())
 
 
 BAD_REQUESTS = [
@@ -279,9 +340,11 @@ def test_logs_show_no_errors_for_handled_input(stack: Stack):
     assert "Traceback" not in log, log[-2000:]
 
 
-def test_segment_export_reads_the_real_redis_tracker_store(stack: Stack, tmp_path):
+def test_segment_export_reads_the_real_redis_tracker_store(stack: Stack, tmp_path, monkeypatch):
     from segmentation.export import export
     from segmentation.tables import read_table
+
+    monkeypatch.setenv("PZ_ACTION_SECRET", ACTION_SECRET)  # endpoints.yml names it, as Rasa's
 
     resp = stack.post(
         {
@@ -325,6 +388,7 @@ async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, pl
         {"segments": result.meta["segments"]},
         result.spec,
     )
+    stack.consent("live_user")
     tz = night_timezone()
     before = stack.say("live_user", "any deals on headphones?", timezone=tz)
     assert before.startswith("Biggest savings on headphones")
@@ -496,6 +560,8 @@ def test_purchase_ingested_through_the_gateway_changes_the_next_answer(
         stack.redis, [sender], [bargain["id"]], {"segments": result.meta["segments"]}, result.spec
     )
     tz = night_timezone()
+    said_yes = gateway_chat(gateway, token, {"message": "/give_consent"}, tz).json()  # the button
+    assert said_yes["messages"][0]["text"].startswith("Thanks! From now on I'll tailor")
     before = gateway_chat(gateway, token, {"message": "any deals on headphones?"}, tz).json()
     assert before["messages"][0]["text"].startswith("Biggest savings on headphones")
 

@@ -22,6 +22,7 @@ from experiments.config import load_experiments
 from experiments.decisions import DecisionStore, bandit_key
 from experiments.exposures import ExposureStore, exposure_key
 from experiments.policy import ArmChooser, BanditSettings
+from privacy.consent import GRANTED, record_consent
 from tests.conftest import tracker_from_fixture
 
 EXPERIMENTS = """experiments:
@@ -76,6 +77,7 @@ def feedback_tracker(sender, decision, intent="feedback_positive", reason=None, 
 
 async def recommend(store, chooser, domain, sender="user_test", segment="bargain_hunter"):
     await store.put_profile(sender, {"segment": segment})
+    await record_consent(store.client, store.namespace, sender, GRANTED)
     action = ActionRecommendProducts(store=store, chooser=chooser)
     return await run(action, tracker_from_fixture("recommend_phones", sender_id=sender), domain)
 
@@ -208,7 +210,9 @@ async def test_recommendation_with_redis_down_uses_the_base_wording(
 
     message, slots = await run(
         action,
-        tracker_from_fixture("recommend_phones", slots={"segment": "bargain_hunter"}),
+        tracker_from_fixture(
+            "recommend_phones", slots={"segment": "bargain_hunter", "consent": "granted"}
+        ),
         domain,
     )
 
@@ -226,6 +230,7 @@ async def test_bandit_state_is_shared_by_every_process(store, redis_url, domain)
     for i in range(40):  # deals for bargain hunters: arms base and savings_total
         sender = f"user_{i}"
         await store.put_profile(sender, {"segment": "bargain_hunter"})
+        await record_consent(store.client, store.namespace, sender, GRANTED)
         message, slots = await run(
             ActionShowDeals(store=store, chooser=a),
             tracker_from_fixture("recommend_phones", sender_id=sender),

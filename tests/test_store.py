@@ -51,12 +51,22 @@ async def test_first_call_after_a_redis_restart_succeeds(private_redis):
 
 
 async def test_seed_writes_one_valid_demo_user_per_persona(store):
-    users = await seed(store)
+    from cryptography.fernet import Fernet
+
+    from privacy.fields import decrypt_fields
+    from privacy.keys import Keyring
+
+    keyring = Keyring((Fernet.generate_key(),), b"p" * 32)
+    users = await seed(store, keyring)
 
     segments = set()
     for sender in users:
-        profile = parse_profile(await profile_of(store, sender))
+        stored = await profile_of(store, sender)
+        profile = parse_profile(stored)
         segments.add(profile.segment)
+        assert stored[b"email"].startswith(b"enc:v1:")  # contact details encrypted at rest
+        assert decrypt_fields(stored, keyring)["email"] == f"{sender}@demo.invalid"
+        assert (await store.get_user(sender)).consent == "granted"
     assert segments == set(PERSONAS) - {"default"}
     assert len(users) == len(DEMO_USERS)
 

@@ -1,4 +1,8 @@
-"""The feature worker against a real Redis: exact counts, replay after a crash, online segments."""
+"""The feature worker against a real Redis: exact counts, replay after a crash, online segments.
+
+Most tests switch the consent check off (require_consent=False) to look at one feature at a
+time; test_only_consenting_users_get_live_features covers the check itself.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import redis.asyncio as aioredis
 
 from actions.personalization import SOURCE_LIVE, resolve_profile
 from actions.store import ProfileStore
+from privacy.consent import GRANTED, record_consent
+from privacy.tombstones import erasing_key
 from rasa_ext.broker import RedisStreamBroker
 from realtime.sources import KafkaSource, RedisStreamSource
 from realtime.stream import encode, purchase_event
@@ -73,7 +79,7 @@ async def test_live_features_are_exact(env):
     )  # older: late
     source = RedisStreamSource(client, stream)
     await source.ensure_group()
-    worker = FeatureWorker(source, client, ns)
+    worker = FeatureWorker(source, client, ns, require_consent=False)
     await drain(worker, source)
 
     ann = await live(client, ns, "ann")
@@ -100,7 +106,7 @@ async def test_crash_after_apply_before_ack_replays_without_double_counting(env)
     )
     source = RedisStreamSource(client, stream, consumer="w1")
     await source.ensure_group()
-    crashed = FeatureWorker(source, client, ns)
+    crashed = FeatureWorker(source, client, ns, require_consent=False)
 
     async def no_ack(ids):  # the process dies between applying and acknowledging
         raise SystemExit("killed")
@@ -111,7 +117,7 @@ async def test_crash_after_apply_before_ack_replays_without_double_counting(env)
     assert (await client.xpending(stream, "features"))["pending"] == 11
 
     restarted_source = RedisStreamSource(client, stream, consumer="w1")
-    restarted = FeatureWorker(restarted_source, client, ns)
+    restarted = FeatureWorker(restarted_source, client, ns, require_consent=False)
     await drain(restarted, restarted_source)
 
     bob = await live(client, ns, "bob")
@@ -127,7 +133,7 @@ async def test_crash_before_apply_replays_and_counts_once(env):
     await source.ensure_group()
     await source.read(100, 50)  # delivered, then the worker died before doing anything
     again = RedisStreamSource(client, stream, consumer="w1")
-    worker = FeatureWorker(again, client, ns)
+    worker = FeatureWorker(again, client, ns, require_consent=False)
     await drain(worker, again)
     assert (await live(client, ns, "cat"))["messages"] == "4"
 
@@ -139,7 +145,7 @@ async def test_abandoned_entries_of_a_dead_consumer_are_taken_over(env):
     await dead.ensure_group()
     await dead.read(100, 50)
     other = RedisStreamSource(client, stream, consumer="w2", claim_idle_ms=0)
-    worker = FeatureWorker(other, client, ns)
+    worker = FeatureWorker(other, client, ns, require_consent=False)
     await drain(worker, other)
     assert (await live(client, ns, "dan"))["messages"] == "3"
 
@@ -159,7 +165,7 @@ async def test_bad_events_are_skipped_safely(env):
     )
     source = RedisStreamSource(client, stream)
     await source.ensure_group()
-    worker = FeatureWorker(source, client, ns)
+    worker = FeatureWorker(source, client, ns, require_consent=False)
     await drain(worker, source)
     assert worker.stats.malformed == 2 and worker.stats.skipped == 4 and worker.stats.applied == 1
     assert await client.xlen(f"{ns}:events:dead") == 2
@@ -183,6 +189,7 @@ async def test_a_purchase_moves_the_user_to_a_new_segment_and_the_next_turn_sees
         Keys(ns),
     )
     store = ProfileStore.from_url(redis_url, timeout=0.5, namespace=ns)
+    await record_consent(client, ns, "fay", GRANTED, "web")  # the real consent path
     before = await resolve_profile(store, "fay")
     assert before.persona == "default"
 
@@ -268,7 +275,7 @@ async def test_kafka_source_feeds_the_same_worker(env):
         + [FakeKafkaMessage(3, b"{bad")]
     )
     source = KafkaSource(consumer)
-    worker = FeatureWorker(source, client, ns)
+    worker = FeatureWorker(source, client, ns, require_consent=False)
     await drain(worker, source)
     assert (await live(client, ns, "hal"))["messages"] == "3"
     assert consumer.committed == [0, 1, 2, 3] and worker.stats.malformed == 1
@@ -300,7 +307,7 @@ async def test_chat_alone_does_not_override_a_known_segment_but_a_purchase_does(
     )
     source = RedisStreamSource(client, stream)
     await source.ensure_group()
-    worker = FeatureWorker(source, client, ns, reassign_interval_s=0)
+    worker = FeatureWorker(source, client, ns, reassign_interval_s=0, require_consent=False)
     await drain(worker, source)
     assert "segment" not in await live(client, ns, "known")
     assert "segment" not in await live(client, ns, "profiled")
@@ -318,7 +325,7 @@ async def test_run_loop_prefetches_and_a_restart_replays_what_it_had_not_applied
     await add(client, stream, *[message("ivy", BERLIN_MORNING + i) for i in range(30)])
     source = RedisStreamSource(client, stream, consumer="w1")
     await source.ensure_group()
-    worker = FeatureWorker(source, client, ns)
+    worker = FeatureWorker(source, client, ns, require_consent=False)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, batch=10, block_ms=20))
     while worker.handled < 10:  # noqa: ASYNC110
@@ -327,7 +334,7 @@ async def test_run_loop_prefetches_and_a_restart_replays_what_it_had_not_applied
     await task  # stops mid-stream; a prefetched batch may be delivered but not applied
 
     again = RedisStreamSource(client, stream, consumer="w1")
-    restarted = FeatureWorker(again, client, ns)
+    restarted = FeatureWorker(again, client, ns, require_consent=False)
     stop = asyncio.Event()
     task = asyncio.create_task(restarted.run(stop, batch=10, block_ms=20))
     while int((await live(client, ns, "ivy")).get("messages", 0)) < 30:  # noqa: ASYNC110
@@ -350,8 +357,32 @@ async def test_a_live_key_of_the_wrong_type_is_dead_lettered_and_the_rest_applie
     )
     source = RedisStreamSource(client, stream)
     await source.ensure_group()
-    worker = FeatureWorker(source, client, ns)
+    worker = FeatureWorker(source, client, ns, require_consent=False)
     await drain(worker, source)
     assert (await live(client, ns, "ok_user"))["messages"] == "2"
     assert worker.stats.malformed == 1 and await client.xlen(f"{ns}:events:dead") == 1
     assert (await client.xpending(stream, "features"))["pending"] == 0
+
+
+async def test_only_consenting_users_get_live_features(env):
+    client, ns, stream = env
+    await record_consent(client, ns, "yes", "granted", "rest")
+    await record_consent(client, ns, "no", "denied", "rest")
+    await record_consent(client, ns, "leaving", "granted", "rest")
+    await client.set(erasing_key(ns, "leaving"), 1, ex=60)
+    await add(
+        client,
+        stream,
+        *[message(user, BERLIN_MORNING) for user in ("yes", "no", "unasked", "leaving")],
+        *[purchase_event(user, 10.0, timestamp=BERLIN_MORNING) for user in ("no", "unasked")],
+    )
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns)
+    await drain(worker, source)
+
+    assert (await live(client, ns, "yes"))["messages"] == "1"
+    for user in ("no", "unasked", "leaving"):
+        assert await client.exists(f"{ns}:live:{user}", f"{ns}:live:{user}:ids") == 0, user
+    assert worker.stats.applied == 1 and worker.stats.not_kept == 5
+    assert (await client.xpending(stream, "features"))["pending"] == 0  # all acknowledged

@@ -10,11 +10,12 @@ from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
-from rasa.core.tracker_store import RedisTrackerStore, SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from rasa_ext.stores import RedisTrackerStore as ProjectRedisTrackerStore
 from segmentation.errors import InputError
 from segmentation.export import (
     COLUMNS,
@@ -263,26 +264,31 @@ def assert_exported(frame: pd.DataFrame) -> None:
 
 @pytest.fixture
 def redis_store(redis_url):
-    """Rasa's own Redis tracker store under a prefix of its own, with two conversations."""
+    """The project's Redis tracker store (Rasa's, with SCAN instead of KEYS, which the
+    application's Redis user may not run) under a prefix of its own, with two conversations."""
     url = urlparse(redis_url)
     db = int(url.path.strip("/") or 0)
     prefix = f"t{uuid.uuid4().hex[:10]}"
-    store = RedisTrackerStore(
-        Domain.empty(), host=url.hostname, port=url.port, db=db, key_prefix=prefix
+    auth = {"username": url.username, "password": url.password}
+    store = ProjectRedisTrackerStore(
+        Domain.empty(), host=url.hostname, port=url.port, db=db, key_prefix=prefix, **auth
     )
     asyncio.run(store.save(conversation("alice", 1000.0)))
     asyncio.run(store.save(conversation("bob", 2000.0)))
-    yield {"host": url.hostname, "port": url.port, "db": db, "prefix": prefix}
-    keys = store.red.keys(f"{prefix}:*")
+    yield {"host": url.hostname, "port": url.port, "db": db, "prefix": prefix, **auth}
+    keys = list(store.red.scan_iter(f"{prefix}:*"))
     if keys:
         store.red.delete(*keys)
 
 
-def redis_endpoints(tmp_path: Path, host: str, port: int, db: int, prefix: str) -> Path:
+def redis_endpoints(
+    tmp_path: Path, host: str, port: int, db: int, prefix: str, username: str, password: str
+) -> Path:
     path = tmp_path / "endpoints.yml"
     path.write_text(
-        f"tracker_store:\n  type: redis\n  url: {host}\n  port: {port}\n  db: {db}\n"
-        f"  key_prefix: {prefix}\n"
+        "tracker_store:\n  type: rasa_ext.stores.RedisTrackerStore\n"
+        f"  url: {host}\n  port: {port}\n  db: {db}\n  key_prefix: {prefix}\n"
+        f"  username: {username}\n  password: {password}\n"
     )
     return path
 
@@ -305,7 +311,7 @@ def test_export_dispatches_endpoints_files_and_writes_the_table(redis_store, tmp
 
 
 async def test_unreachable_redis_is_an_input_error(tmp_path):
-    endpoints = redis_endpoints(tmp_path, "127.0.0.1", free_port(), 0, "nothere")
+    endpoints = redis_endpoints(tmp_path, "127.0.0.1", free_port(), 0, "nothere", "pz", "x")
     with pytest.raises(InputError, match=r"endpoints\.yml: cannot read the tracker store"):
         await export_tracker_store(endpoints)
 

@@ -11,6 +11,7 @@ import redis
 from actions.personalization import SOURCE_PUBLISHED, resolve_profile
 from actions.segment_keys import bucket_of
 from actions.store import ProfileStore
+from privacy.consent import GRANTED, record_consent
 from segmentation.errors import PublishError
 from segmentation.publish import (
     Keys,
@@ -169,6 +170,7 @@ def test_readers_see_the_old_or_the_new_version_never_a_mix(client, keys, redis_
 async def test_the_action_server_follows_the_active_version(client, keys, redis_url):
     store = ProfileStore.from_url(redis_url, timeout=0.5, namespace=keys.namespace)
     await store.put_profile("alice", {"segment": "casual_browser", "favourite_category": "laptops"})
+    await record_consent(store.client, keys.namespace, "alice", GRANTED)
     assert (await resolve_profile(store, "alice")).persona == "casual_browser"
 
     v1 = publish(

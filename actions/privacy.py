@@ -1,0 +1,147 @@
+"""The user's say over their data, in the conversation: consent, "what do you know about me?",
+"forget me". The logic lives in the privacy/ package; these actions only talk."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from redis.exceptions import RedisError
+
+from actions.base import CONSENT_SLOT, SEGMENT_SLOT
+from actions.context import message_context
+from actions.defaults import default_keyring
+from actions.personas import DEFAULT
+from actions.store import ProfileStore, default_store
+from privacy.consent import DENIED, GRANTED, record_consent
+from privacy.erasure import Eraser
+from privacy.export import export_user, readable
+from privacy.keys import Keyring
+
+logger = logging.getLogger(__name__)
+
+CONSENT_INTENTS = {"give_consent": GRANTED, "refuse_consent": DENIED}
+GRANTED_TEXT = (
+    "Thanks! From now on I'll tailor my answers to you. Say 'stop personalizing' any time, "
+    "ask 'what do you know about me?', or say 'forget me'."
+)
+DENIED_TEXT = (
+    "Understood: I won't personalize my answers or keep activity data for that. "
+    "Say 'personalize my answers' if you change your mind."
+)
+UNAVAILABLE_TEXT = "Sorry, I couldn't do that just now. Please try again in a moment."
+FORGOTTEN_TEXT = "Done: I erased everything I had stored about you ({summary}). Goodbye for now!"
+STORE_NAMES = {
+    "profile": "profile",
+    "consent": "consent record",
+    "live_features": "recent activity",
+    "tracker": "conversation",
+    "segment_versions": "segments",
+    "experiment_exposures": "experiments",
+    "decisions": "logged recommendations",
+}
+
+
+class _PrivacyAction(Action, ABC):
+    """Shared injection: the store's Redis and the keyring (tests pass their own)."""
+
+    @abstractmethod
+    def name(self) -> str:
+        """Abstract, so rasa-sdk does not register this base class."""
+
+    def __init__(self, store: ProfileStore | None = None, keyring: Keyring | None = None):
+        self._store = store
+        self._keyring = keyring
+
+    @property
+    def store(self) -> ProfileStore:
+        return self._store or default_store()
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring or default_keyring()
+
+
+class ActionSetConsent(_PrivacyAction):
+    """Records yes or no (time, policy version, channel); takes effect on the next turn."""
+
+    def name(self) -> str:
+        return "action_set_consent"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        intent = (tracker.latest_message or {}).get("intent", {}).get("name")
+        status = CONSENT_INTENTS.get(intent, DENIED)
+        channel = message_context(tracker).channel or tracker.get_latest_input_channel()
+        client = self.store.client
+        try:
+            await record_consent(client, self.store.namespace, tracker.sender_id, status, channel)
+            if status == DENIED:  # what was collected for personalization goes with it
+                live = f"{self.store.namespace}:live:{tracker.sender_id}"
+                await client.delete(live, f"{live}:ids")
+        except (RedisError, OSError) as exc:
+            logger.warning("consent of %r not recorded (%s)", tracker.sender_id[:64], exc)
+            dispatcher.utter_message(text=UNAVAILABLE_TEXT)
+            return []
+        dispatcher.utter_message(text=GRANTED_TEXT if status == GRANTED else DENIED_TEXT)
+        events: list[EventType] = [SlotSet(CONSENT_SLOT, status)]
+        if status == DENIED:
+            events.append(SlotSet(SEGMENT_SLOT, DEFAULT))
+        return events
+
+
+class ActionShowMyData(_PrivacyAction):
+    """Answers "what do you know about me?" from every store."""
+
+    def name(self) -> str:
+        return "action_show_my_data"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        try:
+            export = await export_user(
+                self.store.client, self.store.namespace, tracker.sender_id, self.keyring
+            )
+        except (RedisError, OSError) as exc:
+            logger.warning("export for %r failed (%s)", tracker.sender_id[:64], exc)
+            dispatcher.utter_message(text=UNAVAILABLE_TEXT)
+            return []
+        dispatcher.utter_message(text=readable(export))
+        return []
+
+
+def receipt_summary(counts: dict[str, int]) -> str:
+    parts = [
+        f"{STORE_NAMES.get(store, store.replace('_', ' ').replace('stream:', 'log '))}"
+        for store, n in counts.items()
+        if n
+    ]
+    return ", ".join(dict.fromkeys(parts)) or "nothing was stored"
+
+
+class ActionForgetMe(_PrivacyAction):
+    """Erases the user everywhere; this conversation's own tracker is not saved afterwards."""
+
+    def name(self) -> str:
+        return "action_forget_me"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        try:
+            receipt = await Eraser(self.store.client, self.store.namespace).erase(
+                [tracker.sender_id]
+            )
+        except (RedisError, OSError) as exc:
+            logger.warning("erasure of %r failed (%s)", tracker.sender_id[:64], exc)
+            dispatcher.utter_message(text=UNAVAILABLE_TEXT)
+            return []
+        summary = receipt_summary(receipt[tracker.sender_id])
+        dispatcher.utter_message(text=FORGOTTEN_TEXT.format(summary=summary))
+        return []

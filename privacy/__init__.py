@@ -1,0 +1,1 @@
+"""Personal data protection: keys, encrypted profile fields, pseudonyms, consent and erasure."""

@@ -1,0 +1,146 @@
+"""Everything stored about one user, as JSON (gateway export) or as a short readable answer.
+
+Reads the same stores erasure clears (privacy/erasure.py), so "what do you know
+about me?" and "forget me" cover the same ground. Identifying profile fields
+are decrypted for the user; keys and ciphertext never leave.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from actions.segment_keys import active_key, bucket_key, bucket_of
+from privacy.consent import consent_key
+from privacy.erasure import as_text, glob_escape, scan_keys
+from privacy.fields import PII_FIELDS, decrypt_fields
+from privacy.keys import Keyring
+
+MAX_MESSAGES = 200  # the conversation part of an export: the latest messages
+
+
+def _decode_hash(raw: dict) -> dict[str, str]:
+    return {as_text(k): as_text(v) for k, v in raw.items()}
+
+
+async def export_user(
+    client: Any, namespace: str, user_id: str, keyring: Keyring | None
+) -> dict[str, Any]:
+    """The user's data from every store (asyncio client, decode off)."""
+    ns = namespace
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(consent_key(ns, user_id))
+        pipe.hgetall(f"{ns}:profile:{user_id}")
+        pipe.hgetall(f"{ns}:live:{user_id}")
+        pipe.get(f"{ns}:tracker:{user_id}")
+        pipe.get(active_key(ns))
+        consent, profile, live, tracker, active = await pipe.execute()
+    profile = _decode_hash(profile)
+    if keyring is not None:
+        profile = decrypt_fields(profile, keyring)
+    else:
+        profile = {k: ("(encrypted)" if k in PII_FIELDS else v) for k, v in profile.items()}
+    return {
+        "user_id": user_id,
+        "exported_at": round(time.time(), 3),
+        "consent": _decode_hash(consent) or None,
+        "profile": profile or None,
+        "segments": await _segments(client, ns, user_id, as_text(active) if active else None),
+        "live_features": _decode_hash(live) or None,
+        "experiments": await _experiments(client, ns, user_id),
+        "decisions": await _decisions(client, ns, user_id),
+        "conversation": _conversation(tracker),
+    }
+
+
+async def _segments(client: Any, ns: str, user: str, active: str | None) -> dict[str, Any]:
+    versions = sorted(k.split(":")[-2] for k in await scan_keys(client, f"{ns}:seg:*:meta"))
+    async with client.pipeline(transaction=False) as pipe:
+        for version in versions:
+            pipe.hget(bucket_key(ns, version, bucket_of(user)), user)
+        found = await pipe.execute()
+    by_version = {v: as_text(s) for v, s in zip(versions, found, strict=True) if s is not None}
+    return {"active_version": active, "by_version": by_version}
+
+
+async def _experiments(client: Any, ns: str, user: str) -> dict[str, Any]:
+    out = {}
+    for key in await scan_keys(client, f"{ns}:exp:*:u:{glob_escape(user)}"):
+        experiment = key[len(ns) + len(":exp:") : -len(f":u:{user}")]
+        out[experiment] = _decode_hash(await client.hgetall(key))
+    return out
+
+
+async def _decisions(client: Any, ns: str, user: str) -> list[dict[str, str]]:
+    """Answers chosen for the user (arm, rating); read from the decision records."""
+    keys = await scan_keys(client, f"{ns}:dec:*", "hash")
+    out = []
+    for start in range(0, len(keys), 1000):
+        async with client.pipeline(transaction=False) as pipe:
+            for key in keys[start : start + 1000]:
+                pipe.hgetall(key)
+            records = await pipe.execute()
+        for raw in records:
+            record = _decode_hash(raw)
+            if record.get("user") == user:
+                wanted = ("id", "response", "variant", "arm", "ts", "rating", "reason")
+                out.append({k: record[k] for k in wanted if k in record})
+    return sorted(out, key=lambda d: d.get("ts", ""))
+
+
+def _conversation(raw: Any) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        events = json.loads(raw).get("events") or []
+    except (ValueError, AttributeError):
+        return {"events": None, "messages": [], "note": "stored conversation is unreadable"}
+    messages = [
+        {"from": e["event"], "text": e.get("text"), "at": e.get("timestamp")}
+        for e in events
+        if isinstance(e, dict) and e.get("event") in ("user", "bot") and e.get("text")
+    ]
+    return {"events": len(events), "messages": messages[-MAX_MESSAGES:]}
+
+
+def readable(export: dict[str, Any]) -> str:
+    """A few lines a person can read in a chat window."""
+    lines = ["Here is what I have stored about you:"]
+    consent = export.get("consent") or {}
+    if consent:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(consent.get("at") or 0)))
+        lines.append(
+            f"- Personalization: {consent.get('status')} on {when} "
+            f"(privacy notice {consent.get('policy')})"
+        )
+    else:
+        lines.append("- Personalization: you have not answered yet, so I do not personalize")
+    profile = {k: v for k, v in (export.get("profile") or {}).items() if v}
+    if profile:
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(profile.items()) if k != "updated_at")
+        lines.append(f"- Profile: {shown}")
+    segments = (export.get("segments") or {}).get("by_version") or {}
+    if segments:
+        lines.append(f"- Customer segment in {len(segments)} published version(s)")
+    live = export.get("live_features") or {}
+    if live:
+        lines.append(
+            f"- Recent activity: {live.get('messages', '0')} messages, "
+            f"{live.get('purchases', '0')} purchases"
+            + (f", current segment {live['persona']}" if live.get("persona") else "")
+        )
+    experiments = export.get("experiments") or {}
+    if experiments:
+        lines.append(f"- Experiments: {', '.join(sorted(experiments))}")
+    decisions = export.get("decisions") or []
+    if decisions:
+        rated = sum(1 for d in decisions if d.get("rating"))
+        lines.append(f"- {len(decisions)} recommendation(s) logged, {rated} rated by you")
+    conversation = export.get("conversation") or {}
+    if conversation.get("messages"):
+        lines.append(f"- This conversation: {len(conversation['messages'])} messages")
+    if len(lines) == 2 and not consent:
+        lines.append("- Nothing else.")
+    lines.append("Say 'forget me' to erase all of it.")
+    return "\n".join(lines)
