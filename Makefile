@@ -23,7 +23,7 @@ export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
 export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
 
 .PHONY: help install run stop train seed-demo test lint lint-responses validate bench \
-	bench-segmentation retrain experiments-report shell clean lock
+	bench-segmentation retrain experiments-report security-check shell clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ retrain: install  ## export, features, select, train, publish, report (synthetic
 
 experiments-report: install  ## per-variant results, SRM check, offline policy values (HTML + text)
 	@$(PY) -m experiments.cli report --out var/reports/experiments.html
+
+security-check: install train  ## privacy, lock-down, fuzzing, fault and load tests; prints the table
+	@scripts/security_check.sh
 
 SENDER ?= user_casual
 shell: install  ## chat in the terminal as a demo user: make shell SENDER=user_bargain

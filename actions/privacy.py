@@ -135,9 +135,10 @@ class ActionForgetMe(_PrivacyAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
-            receipt = await Eraser(self.store.client, self.store.namespace).erase(
-                [tracker.sender_id]
+            eraser = Eraser(
+                self.store.client, self.store.namespace, pseudonym_key=self.store.pseudonym_key
             )
+            receipt = await eraser.erase([tracker.sender_id])
         except (RedisError, OSError) as exc:
             logger.warning("erasure of %r failed (%s)", tracker.sender_id[:64], exc)
             dispatcher.utter_message(text=UNAVAILABLE_TEXT)

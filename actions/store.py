@@ -32,6 +32,8 @@ from redis.exceptions import RedisError, ResponseError
 from actions.profiles import MalformedProfile
 from actions.segment_keys import LOOKUP_SCRIPT, active_key, bucket_of, live_key, meta_key
 from privacy.consent import consent_key
+from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
+from privacy.pseudonyms import subject
 
 DEFAULT_URL = "redis://127.0.0.1:6390/0"
 DEFAULT_TIMEOUT_MS = 100
@@ -69,10 +71,14 @@ class ProfileStore:
         client: aioredis.Redis,
         timeout: float = DEFAULT_TIMEOUT_MS / 1000,
         namespace: str = DEFAULT_NAMESPACE,
+        pseudonym_key: bytes | None = None,
     ) -> None:
         self._client = client
         self.timeout = timeout
         self.namespace = namespace
+        # Published segments are keyed by pseudonyms (segmentation works on pseudonymous
+        # exports); without a key, by raw ids.
+        self.pseudonym_key = pseudonym_key
         self._lookup = client.register_script(LOOKUP_SCRIPT)
         # Segment -> persona maps of published versions; immutable once published.
         self._personas: dict[str, dict[str, str]] = {}
@@ -84,6 +90,7 @@ class ProfileStore:
         timeout: float = DEFAULT_TIMEOUT_MS / 1000,
         namespace: str = DEFAULT_NAMESPACE,
         max_connections: int = 64,
+        pseudonym_key: bytes | None = None,
     ) -> ProfileStore:
         client = aioredis.Redis.from_url(
             url,
@@ -94,16 +101,18 @@ class ProfileStore:
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError],
         )
-        return cls(client, timeout=timeout, namespace=namespace)
+        return cls(client, timeout=timeout, namespace=namespace, pseudonym_key=pseudonym_key)
 
     @classmethod
     def from_env(cls) -> ProfileStore:
-        """Configured by PZ_REDIS_URL, PZ_REDIS_TIMEOUT_MS and PZ_NAMESPACE."""
+        """Configured by PZ_REDIS_URL, PZ_REDIS_TIMEOUT_MS, PZ_NAMESPACE and the pseudonym key
+        (PZ_PSEUDONYM_KEY or its file; development: var/secrets/)."""
         timeout_ms = _positive_int_env("PZ_REDIS_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)
         return cls.from_url(
             os.environ.get("PZ_REDIS_URL", DEFAULT_URL),
             timeout=timeout_ms / 1000,
             namespace=os.environ.get("PZ_NAMESPACE", DEFAULT_NAMESPACE),
+            pseudonym_key=load_pseudonym_key(os.environ, DEFAULT_SECRETS_DIR, allow_dev=True)[0],
         )
 
     def key(self, sender_id: str) -> str:
@@ -125,6 +134,7 @@ class ProfileStore:
         """
         if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
             return UserRecord(None, None, None, None)
+        published_as = subject(sender_id, self.pseudonym_key)
         try:
             version, segment, flat, live, consent = await self._call(
                 self._lookup(
@@ -134,7 +144,7 @@ class ProfileStore:
                         live_key(self.namespace, sender_id),
                         consent_key(self.namespace, sender_id),
                     ],
-                    args=[self.namespace, bucket_of(sender_id), sender_id],
+                    args=[self.namespace, bucket_of(published_as), published_as],
                 )
             )
         except StoreUnavailable as exc:

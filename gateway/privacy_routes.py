@@ -26,6 +26,14 @@ def _keyring() -> Keyring:
     return load_keyring(allow_dev=True)
 
 
+def _pseudonym_key() -> bytes | None:
+    try:
+        return _keyring().pseudonym_key
+    except ValueError as exc:
+        logger.error("erasure cannot name published segments by pseudonym: %s", exc)
+        return None
+
+
 def _unavailable(what: str, exc: BaseException) -> ApiError:
     logger.warning("%s failed, Redis unavailable: %s", what, type(exc).__name__)
     return ApiError(503, f"{what} unavailable; retry shortly", {"Retry-After": "5"})
@@ -67,7 +75,8 @@ async def erase(request: web.Request) -> web.Response:
         raise ApiError(400, str(exc)) from None
     try:
         async with asyncio.timeout(ERASE_TIMEOUT_S):
-            receipt = await Eraser(gw.redis, gw.config.namespace).erase(ids)
+            eraser = Eraser(gw.redis, gw.config.namespace, pseudonym_key=_pseudonym_key())
+            receipt = await eraser.erase(ids)
     except (RedisError, OSError, TimeoutError) as exc:
         raise _unavailable("erasure", exc) from None
     logger.info("%s erased %d user(s)", principal.sub[:64], len(ids))

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actions.segment_keys import bucket_key, bucket_of
+from privacy.pseudonyms import subject
 from privacy.tombstones import ERASURE_GRACE_S, erasing_key
 
 MAX_IDS_PER_CALL = 1000
@@ -88,10 +89,17 @@ async def scan_keys(client: Any, pattern: str, type_: str | None = None) -> list
 class Eraser:
     """Removes users' data from one Redis namespace (an asyncio client, decode off)."""
 
-    def __init__(self, client: Any, namespace: str = "pz", grace_s: int = ERASURE_GRACE_S):
+    def __init__(
+        self,
+        client: Any,
+        namespace: str = "pz",
+        grace_s: int = ERASURE_GRACE_S,
+        pseudonym_key: bytes | None = None,  # published segments name users by pseudonym
+    ):
         self.client = client
         self.ns = namespace
         self.grace_s = grace_s
+        self.pseudonym_key = pseudonym_key
 
     async def erase(self, user_ids: Iterable[Any]) -> dict[str, dict[str, int]]:
         """Erase the users; returns {user: {store: items removed}}."""
@@ -143,12 +151,13 @@ class Eraser:
 
     async def _segments(self, ids: list[str], receipt: dict) -> None:
         versions = [k.split(":")[-2] for k in await scan_keys(self.client, f"{self.ns}:seg:*:meta")]
+        names = {u: {u, subject(u, self.pseudonym_key)} for u in ids}
+        pairs = [(u, v, name) for u in ids for v in versions for name in names[u]]
         async with self.client.pipeline(transaction=False) as pipe:
-            pairs = [(u, v) for u in ids for v in versions]
-            for user, version in pairs:
-                pipe.hdel(bucket_key(self.ns, version, bucket_of(user)), user)
+            for _, version, name in pairs:
+                pipe.hdel(bucket_key(self.ns, version, bucket_of(name)), name)
             removed = await pipe.execute()
-        for (user, _), n in zip(pairs, removed, strict=True):
+        for (user, _, _), n in zip(pairs, removed, strict=True):
             receipt[user]["segment_versions"] += n
 
     async def _decisions(self, ids: list[str], receipt: dict) -> None:

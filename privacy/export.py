@@ -16,6 +16,7 @@ from privacy.consent import consent_key
 from privacy.erasure import as_text, glob_escape, scan_keys
 from privacy.fields import PII_FIELDS, decrypt_fields
 from privacy.keys import Keyring
+from privacy.pseudonyms import subject
 
 MAX_MESSAGES = 200  # the conversation part of an export: the latest messages
 
@@ -46,7 +47,12 @@ async def export_user(
         "exported_at": round(time.time(), 3),
         "consent": _decode_hash(consent) or None,
         "profile": profile or None,
-        "segments": await _segments(client, ns, user_id, as_text(active) if active else None),
+        "segments": await _segments(
+            client,
+            ns,
+            subject(user_id, keyring.pseudonym_key if keyring else None),
+            as_text(active) if active else None,
+        ),
         "live_features": _decode_hash(live) or None,
         "experiments": await _experiments(client, ns, user_id),
         "decisions": await _decisions(client, ns, user_id),

@@ -23,6 +23,7 @@ import redis
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 
+from rasa_ext.stores import resilient_client
 from realtime.stream import DEFAULT_MAXLEN, DEFAULT_STREAM, encode
 
 logger = logging.getLogger(__name__)
@@ -45,14 +46,14 @@ class RedisStreamBroker(EventBroker):
         cls, broker_config: EndpointConfig, event_loop: Any = None
     ) -> RedisStreamBroker:
         kwargs = broker_config.kwargs
-        client = redis.Redis(
-            host=broker_config.url or "127.0.0.1",
-            port=int(kwargs.get("port", 6379)),
-            db=int(kwargs.get("db", 0)),
-            username=kwargs.get("username"),
-            password=kwargs.get("password"),
-            socket_timeout=float(kwargs.get("socket_timeout", 0.5)),
-            socket_connect_timeout=float(kwargs.get("socket_timeout", 0.5)),
+        # Retries a connection a Redis restart killed, so no event is lost to a stale socket.
+        client = resilient_client(
+            broker_config.url,
+            kwargs.get("port", 6379),
+            kwargs.get("db", 0),
+            kwargs.get("username"),
+            kwargs.get("password"),
+            float(kwargs.get("socket_timeout", 0.5)),
         )
         return cls(
             client, kwargs.get("stream", DEFAULT_STREAM), int(kwargs.get("maxlen", DEFAULT_MAXLEN))

@@ -28,6 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from rasa_ext import deadlines
+from rasa_ext.versions import check_rasa
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class GuardedRestInput(RestInput):
         self.max_message_chars = int(max_message_chars)
         self.max_sender_chars = int(max_sender_chars)
         self.max_body_bytes = int(max_body_bytes)
+        check_rasa()
         self.deadline = deadlines.turn_deadline()
         deadlines.apply()
 

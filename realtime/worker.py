@@ -22,11 +22,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from actions.segment_keys import active_key, bucket_key, bucket_of, live_key, model_key
 from actions.store import profile_key
 from privacy.consent import consent_key
+from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
+from privacy.pseudonyms import subject
 from privacy.retention import retention_seconds
 from privacy.tombstones import erasing_key
 from realtime.live import (
@@ -110,11 +112,13 @@ class FeatureWorker:
         reassign_interval_s: float = 30.0,
         live_ttl_s: int = DEFAULT_LIVE_TTL_S,
         require_consent: bool = True,
+        pseudonym_key: bytes | None = None,  # how published segments name users
     ) -> None:
         self.source, self.client, self.namespace = source, client, namespace
         self.reassign_interval_s = reassign_interval_s
         self.live_ttl_s = live_ttl_s
         self.require_consent = require_consent
+        self.pseudonym_key = pseudonym_key
         self.models = ModelCache(client, namespace)
         self.stats = Stats()
         self._sha: str | None = None
@@ -150,16 +154,12 @@ class FeatureWorker:
             updates.append(update)
         results: list[int] = []
         n = KEYS_PER_UPDATE
-        async with self.client.pipeline(transaction=False) as pipe:
-            for start in range(0, len(payloads), APPLY_CHUNK):
-                chunk_keys = keys[n * start : n * (start + APPLY_CHUNK)]
-                pipe.evalsha(
-                    self._sha,
-                    len(chunk_keys),
-                    *chunk_keys,
-                    *self._args(payloads[start : start + APPLY_CHUNK]),
-                )
-            chunks = await pipe.execute(raise_on_error=False) if payloads else []
+        chunks = await self._apply_chunks(keys, payloads)
+        if any(isinstance(chunk, NoScriptError) for chunk in chunks):
+            # Redis restarted and forgot the script: load it again, apply again. Nothing
+            # was applied by a NOSCRIPT call, so this cannot double count.
+            self._sha = await self.client.script_load(APPLY_SCRIPT)
+            chunks = await self._apply_chunks(keys, payloads)
         for number, chunk in enumerate(chunks):
             if isinstance(chunk, ResponseError):  # e.g. a live key of the wrong type
                 start = number * APPLY_CHUNK
@@ -187,6 +187,21 @@ class FeatureWorker:
         self.stats.not_kept += sum(1 for r in results if r == 2)
         await self.source.ack([eid for eid, _ in entries])
         await self.reassign(touched)
+
+    async def _apply_chunks(self, keys: list[str], payloads: list[dict]) -> list:
+        n = KEYS_PER_UPDATE
+        if not payloads:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for start in range(0, len(payloads), APPLY_CHUNK):
+                chunk_keys = keys[n * start : n * (start + APPLY_CHUNK)]
+                pipe.evalsha(
+                    self._sha,
+                    len(chunk_keys),
+                    *chunk_keys,
+                    *self._args(payloads[start : start + APPLY_CHUNK]),
+                )
+            return await pipe.execute(raise_on_error=False)
 
     def _keys(self, user: str) -> list[str]:
         key = live_key(self.namespace, user)
@@ -241,7 +256,10 @@ class FeatureWorker:
             for user in chat_only:
                 pipe.hget(profile_key(user, self.namespace), "segment")
                 if version:
-                    pipe.hget(bucket_key(self.namespace, version, bucket_of(user)), user)
+                    published_as = subject(user, self.pseudonym_key)
+                    pipe.hget(
+                        bucket_key(self.namespace, version, bucket_of(published_as)), published_as
+                    )
             found = await pipe.execute()
         per_user = 2 if version else 1
         known = {
@@ -332,7 +350,10 @@ async def _main(args) -> int:
     client = aioredis.Redis.from_url(args.redis_url, socket_timeout=5, socket_connect_timeout=2)
     source = RedisStreamSource(client, args.stream, args.group, args.consumer)
     await source.ensure_group()
-    worker = FeatureWorker(source, client, args.namespace, args.reassign_interval)
+    key, _ = load_pseudonym_key(os.environ, DEFAULT_SECRETS_DIR, allow_dev=True)
+    worker = FeatureWorker(
+        source, client, args.namespace, args.reassign_interval, pseudonym_key=key
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -30,7 +30,9 @@ step "ruff" ruff
 step "lint responses" .venv/bin/python -m responses.lint
 step "rasa data validate" $RASA data validate --fail-on-warnings --quiet
 step "train (if changed)" scripts/train.sh
+rm -f var/security/*.json  # the security tests write fresh figures
 step "pytest" .venv/bin/pytest -q -p no:cacheprovider
+step "security report" .venv/bin/python scripts/security_report.py
 step "rasa test: stories" $RASA test core --stories tests/stories --model models \
   --fail-on-prediction-errors --out "$results/core" --quiet
 nlu_eval() {

@@ -49,11 +49,21 @@ def _redis(url: str):
 # --- steps --------------------------------------------------------------------------------
 
 
+def _pseudonym_key() -> bytes:
+    """PZ_PSEUDONYM_KEY (or its file; development: var/secrets/pseudonym.key)."""
+    from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
+
+    try:
+        return load_pseudonym_key(os.environ, DEFAULT_SECRETS_DIR, allow_dev=True)[0]
+    except ValueError as exc:
+        raise SegmentationError(str(exc)) from None
+
+
 def cmd_export(args) -> int:
     from segmentation.export import export
 
-    path, rows = export(args.source, args.output)
-    _say(f"exported {rows} user messages to {path}")
+    path, rows = export(args.source, args.output, _pseudonym_key())
+    _say(f"exported {rows} user messages to {path} (user ids pseudonymized)")
     return 0
 
 
@@ -74,6 +84,7 @@ def _load_events(path: str):
 
 
 def cmd_features(args) -> int:
+    from privacy.pseudonyms import pseudonymize_frame
     from segmentation.features import build_features
     from segmentation.tables import write_table
     from segmentation.transactions import load_transactions
@@ -87,8 +98,11 @@ def cmd_features(args) -> int:
     )
     if loaded.duplicates_dropped:
         _say(f"warning: {args.transactions}: dropped {loaded.duplicates_dropped} duplicate rows")
-    events = _load_events(args.events)
-    features, as_of = build_features(loaded.frame, events, args.as_of)
+    # CRM ids and exported ids meet as pseudonyms; ids that already are ones are kept.
+    key = _pseudonym_key()
+    transactions = pseudonymize_frame(loaded.frame, "user_id", key)
+    events = pseudonymize_frame(_load_events(args.events), "user_id", key)
+    features, as_of = build_features(transactions, events, args.as_of)
     write_table(features, args.output)
     _say(f"features for {len(features)} users as of {as_of} written to {args.output}")
     return 0

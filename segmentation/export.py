@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from privacy.pseudonyms import pseudonymize_frame
 from segmentation.errors import InputError
 from segmentation.redact import redact
 from segmentation.tables import SUFFIXES, write_table
@@ -226,8 +227,11 @@ def export_jsonl(path: str | Path) -> pd.DataFrame:
     return events_frame(rows)
 
 
-def export(source: str, out: str | Path) -> tuple[Path, int]:
-    """Export a .jsonl dump or the tracker store of an endpoints .yml/.yaml to CSV or Parquet."""
+def export(source: str, out: str | Path, pseudonym_key: bytes | None = None) -> tuple[Path, int]:
+    """Export a .jsonl dump or the tracker store of an endpoints .yml/.yaml to CSV or Parquet.
+
+    With a key (the CLI always passes one) user ids become keyed pseudonyms: analysts never
+    see raw ids, and published segments are looked up by the same pseudonyms."""
     if Path(out).suffix not in SUFFIXES:
         raise InputError(f"unsupported output format; use one of {', '.join(SUFFIXES)}", str(out))
     lowered = str(source).lower()
@@ -240,4 +244,6 @@ def export(source: str, out: str | Path) -> tuple[Path, int]:
             "unknown source; pass an endpoints .yml/.yaml (tracker store) or a .jsonl event dump",
             str(source),
         )
+    if pseudonym_key is not None:
+        frame = pseudonymize_frame(frame, "user_id", pseudonym_key)
     return write_table(frame, out), len(frame)

@@ -185,7 +185,11 @@ class Service:
 
 
 def action_server(
-    port: int, redis_url: str, experiments: Path | None = None, responses: Path | None = None
+    port: int,
+    redis_url: str,
+    experiments: Path | None = None,
+    responses: Path | None = None,
+    name: str = "actions",
 ) -> Service:
     env = rasa_env() | {"PZ_REDIS_URL": redis_url}
     if experiments is not None:
@@ -193,27 +197,32 @@ def action_server(
     if responses is not None:
         env["PZ_RESPONSES_FILE"] = str(responses)
     return Service(
-        "actions",
+        name,
         [str(VENV_BIN / "python"), "-m", "actions.server", "--port", str(port)],
         f"http://127.0.0.1:{port}/health",
         env,
     )
 
 
-def write_endpoints(path: Path, actions_port: int, redis: RedisServer) -> Path:
-    """endpoints.yml pointing at test ports, with the test Redis's (throwaway) password."""
+def write_endpoints(
+    path: Path, actions_port: int, redis: RedisServer, redis_port: int | None = None
+) -> Path:
+    """endpoints.yml pointing at test ports, with the test Redis's (throwaway) password.
+    `redis_port` points Rasa at something in front of Redis (a fault proxy)."""
     text = (ROOT / "endpoints.yml").read_text()
     text = text.replace("127.0.0.1:5055", f"127.0.0.1:{actions_port}")
-    text = text.replace("port: 6390", f"port: {redis.port}")
+    text = text.replace("port: 6390", f"port: {redis_port or redis.port}")
     text = text.replace("${PZ_REDIS_PASSWORD}", redis.password)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
 
 
-def rasa_server(port: int, endpoints: Path, credentials: Path | None = None) -> Service:
+def rasa_server(
+    port: int, endpoints: Path, credentials: Path | None = None, name: str = "rasa", **env: str
+) -> Service:
     return Service(
-        "rasa",
+        name,
         [
             str(VENV_BIN / "rasa"),
             "run",
@@ -229,12 +238,12 @@ def rasa_server(port: int, endpoints: Path, credentials: Path | None = None) -> 
             str(credentials or ROOT / "credentials.yml"),
         ],
         f"http://127.0.0.1:{port}/webhooks/rest/",
-        rasa_env(),
+        rasa_env() | env,
     )
 
 
 def gateway_server(
-    port: int, rasa_port: int, redis_url: str, secrets_dir: Path, **env: str
+    port: int, rasa_port: int, redis_url: str, secrets_dir: Path, name: str = "gateway", **env: str
 ) -> Service:
     """The real gateway in front of a real Rasa server, with demo login on."""
     environment = rasa_env() | {
@@ -244,7 +253,7 @@ def gateway_server(
         **env,
     }
     return Service(
-        "gateway",
+        name,
         [
             str(VENV_BIN / "python"),
             "-m",

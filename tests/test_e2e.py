@@ -23,8 +23,10 @@ import requests
 
 from actions.demo_users import DEMO_USERS
 from privacy.consent import consent_record
+from privacy.pseudonyms import pseudonym
 from tests.servers import (
     ACTION_SECRET,
+    PSEUDONYM_KEY,
     ROOT,
     VAR,
     RedisServer,
@@ -37,6 +39,7 @@ from tests.servers import (
 
 pytestmark = pytest.mark.e2e
 SLACK_SECRET = secrets.token_hex(16)  # generated per run: no secret lives in the repo
+KEY = PSEUDONYM_KEY.encode()  # the key the test's servers use (PZ_PSEUDONYM_KEY)
 MODEL = ROOT / "models" / "voltmart.tar.gz"
 
 
@@ -356,15 +359,18 @@ def test_segment_export_reads_the_real_redis_tracker_store(stack: Stack, tmp_pat
     assert resp.status_code == 200
     stack.say("user_export", "any deals on laptops?")
 
-    path, rows = export(str(VAR / "e2e-endpoints.yml"), tmp_path / "events.parquet")
+    path, rows = export(str(VAR / "e2e-endpoints.yml"), tmp_path / "events.parquet", KEY)
     events = read_table(path)
-    mine = events.loc[events["user_id"] == "user_export"]
+    assert not {"user_export", "user_bargain"} & set(events["user_id"])  # pseudonyms only
+    mine = events.loc[events["user_id"] == pseudonym("user_export", KEY)]
     assert rows == len(events) and len(mine) == 2
     assert "jane.doe@example.com" not in " ".join(events["text"])
     assert "<email>" in mine["text"].iloc[0]
     assert mine["timezone"].iloc[0] == "Europe/Berlin" and mine["device"].iloc[0] == "mobile"
     assert mine["intent"].iloc[1] == "ask_deals" and mine["channel"].iloc[1] == "rest"
-    assert {"user_bargain", "user_enthusiast"} <= set(events["user_id"])
+    assert {pseudonym(u, KEY) for u in ("user_bargain", "user_enthusiast")} <= set(
+        events["user_id"]
+    )
 
 
 async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, planted):
@@ -383,7 +389,7 @@ async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, pl
     enthusiast = next(s for s in result.meta["segments"] if s["persona"] == "tech_enthusiast")
     publish(
         stack.redis,
-        ["live_user"],
+        [pseudonym("live_user", KEY)],  # retrain publishes pseudonyms
         [bargain["id"]],
         {"segments": result.meta["segments"]},
         result.spec,
@@ -557,7 +563,11 @@ def test_purchase_ingested_through_the_gateway_changes_the_next_answer(
     assert sender.startswith("guest_")
     bargain = next(s for s in result.meta["segments"] if s["persona"] == "bargain_hunter")
     publish(
-        stack.redis, [sender], [bargain["id"]], {"segments": result.meta["segments"]}, result.spec
+        stack.redis,
+        [pseudonym(sender, KEY)],
+        [bargain["id"]],
+        {"segments": result.meta["segments"]},
+        result.spec,
     )
     tz = night_timezone()
     said_yes = gateway_chat(gateway, token, {"message": "/give_consent"}, tz).json()  # the button

@@ -8,6 +8,7 @@ user ids fails the scan here until erasure covers it.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from realtime.worker import FeatureWorker
 from segmentation.publish import Keys, publish
 
 ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "var" / "security" / "erasure.json"  # read by `make security-check`
 ALICE, BOB = "alice:42@example", "bob"  # ids with glob and separator characters on purpose
 
 
@@ -96,7 +98,7 @@ async def fill(
     for version in ("v1", "v2"):
         publish(
             redis.Redis.from_url(redis_url),
-            [user, f"other-{version}"],
+            [pseudonym(user, keyring.pseudonym_key), f"other-{version}"],  # as retrain does
             ["0", "1"],
             {"segments": [{"id": "0", "persona": "bargain_hunter"}]},
             {"type": "none"},
@@ -127,9 +129,15 @@ async def test_after_erasure_no_key_or_entry_names_the_user(redis_url, ns, keyri
     assert len(before) >= 10, before  # the fill really reached the stores
     bob_before = await find_traces(client, [BOB], f"{namespace}:*")
 
-    receipt = await Eraser(client, namespace).erase([ALICE])
+    receipt = await Eraser(client, namespace, pseudonym_key=keyring.pseudonym_key).erase([ALICE])
 
-    assert await find_traces(client, needles, f"{namespace}:*") == []
+    residue = await find_traces(client, needles, f"{namespace}:*")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps({"keys_before": len(before), "residual": len(residue), "receipt": receipt})
+        + "\n"
+    )
+    assert residue == []
     counts = receipt[ALICE]
     for store in ("profile", "consent", "live_features", "tracker", "lock", "rate_limits"):
         assert counts[store] >= 1, (store, counts)
@@ -175,7 +183,8 @@ async def test_concurrent_turn_and_erasure_leave_no_trace(redis_url, ns, keyring
             await tracker_store.save(tracker)
             await asyncio.sleep(0)
 
-    await asyncio.gather(chatty(), Eraser(client, namespace).erase([ALICE]))
+    eraser = Eraser(client, namespace, pseudonym_key=keyring.pseudonym_key)
+    await asyncio.gather(chatty(), eraser.erase([ALICE]))
     assert await find_traces(client, [ALICE], f"{namespace}:*") == []
 
 

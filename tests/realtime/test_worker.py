@@ -386,3 +386,18 @@ async def test_only_consenting_users_get_live_features(env):
         assert await client.exists(f"{ns}:live:{user}", f"{ns}:live:{user}:ids") == 0, user
     assert worker.stats.applied == 1 and worker.stats.not_kept == 5
     assert (await client.xpending(stream, "features"))["pending"] == 0  # all acknowledged
+
+
+async def test_a_redis_restart_that_forgot_the_script_loses_no_event(env):
+    client, ns, stream = env
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns, require_consent=False)
+    await add(client, stream, message("ida", BERLIN_MORNING))
+    await drain(worker, source)
+    await client.script_flush()  # what a restart without persistence of scripts does
+    await add(client, stream, message("ida", BERLIN_EVENING))
+    await drain(worker, source)
+
+    assert (await live(client, ns, "ida"))["messages"] == "2"
+    assert worker.stats.malformed == 0 and await client.exists(f"{ns}:events:dead") == 0

@@ -1,0 +1,188 @@
+"""Print the security check table from the figures the security tests wrote to var/security/.
+
+Run by `make security-check` after the tests; writes var/security/report.md as well, which is
+the table the README shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DIR = ROOT / "var" / "security"
+
+
+def load(name: str) -> dict | None:
+    path = DIR / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def rows() -> list[tuple[str, str, bool | None]]:
+    """(check, figure, passed); passed is None when the test did not run."""
+    out: list[tuple[str, str, bool | None]] = []
+    routes = load("routes")
+    out.append(
+        (
+            "Gateway routes refusing unauthenticated and forged tokens",
+            f"{routes['refused']}/{routes['protected']} (open: {', '.join(routes['open'])})"
+            if routes
+            else "not run",
+            routes["refused"] == routes["protected"] if routes else None,
+        )
+    )
+    action = load("action_fuzz")
+    health = (action or {}).get("health_after", {})
+    out.append(
+        (
+            "Action server: calls without the shared secret refused",
+            f"{health.get('unauthorized', 0)} refused with 401" if action else "not run",
+            bool(health.get("unauthorized")) if action else None,
+        )
+    )
+    rasa = load("rasa_api")
+    out.append(
+        (
+            "Rasa HTTP API (model upload/train, conversations) unreachable",
+            f"{rasa['refused']}/{rasa['probed']} probes refused" if rasa else "not run",
+            rasa["refused"] == rasa["probed"] if rasa else None,
+        )
+    )
+    services = load("services") or {}
+    out.append(
+        (
+            "Redis: password/ACL, loopback, dangerous commands off",
+            (
+                f"anonymous refused: {services.get('redis_anonymous_refused')}, "
+                f"dangerous refused: {services.get('redis_dangerous_refused')}, "
+                f"loopback only: {services.get('redis_loopback_only', 'not checked')}"
+            )
+            if services
+            else "not run",
+            bool(services.get("redis_anonymous_refused")) if services else None,
+        )
+    )
+    out.append(
+        (
+            "Rasa version (CVE-2024-49375 fixed in 3.6.21)",
+            services.get("rasa_version", "not run"),
+            "rasa_version" in services if services else None,
+        )
+    )
+    erasure = load("erasure")
+    out.append(
+        (
+            "Residual keys naming an erased user (id or pseudonym)",
+            f"{erasure['residual']} (of {erasure['keys_before']} before erasure)"
+            if erasure
+            else "not run",
+            erasure["residual"] == 0 if erasure else None,
+        )
+    )
+    gateway = load("gateway_fuzz")
+    out.append(
+        (
+            "Gateway fuzzed from its OpenAPI document: 5xx",
+            f"{gateway['server_errors']} in {gateway['requests']} requests, "
+            f"{gateway['operations']} operations"
+            if gateway
+            else "not run",
+            gateway["server_errors"] == 0 if gateway else None,
+        )
+    )
+    out.append(
+        (
+            "Action server webhook fuzzed: 5xx / echoed data",
+            f"{len(action['server_errors_5xx'])} / {len(action['echoes_found'])} in "
+            f"{action['payloads_sent']} malformed payloads"
+            if action
+            else "not run",
+            not action["server_errors_5xx"] and not action["echoes_found"] if action else None,
+        )
+    )
+    injection = load("injection")
+    out.append(
+        (
+            "Template and prompt injection through Rasa: leaks / evaluated",
+            f"{injection['leaks']} / {injection['evaluated']} in {injection['messages']} messages"
+            if injection
+            else "not run",
+            injection["leaks"] == injection["evaluated"] == 0 if injection else None,
+        )
+    )
+    faults = load("faults")
+    if faults:
+        sent = sum(t["sent"] for t in faults.values())
+        lost = sum(t["lost"] for t in faults.values())
+        unanswered = sum(t["errors"] for k, t in faults.items() if k != "gateway killed")
+        disorder = sum(t["out_of_order"] for t in faults.values())
+        slowest = max(t["slowest_s"] for t in faults.values())
+        fallbacks = sum(t["fallbacks"] for t in faults.values())
+        out.append(
+            (
+                "Messages lost under faults (Redis, action server, worker, gateway)",
+                f"{lost} lost, {unanswered} unanswered of {sent}; {fallbacks} fallbacks, "
+                f"slowest answer {slowest:.1f} s ({len(faults)} scenarios)",
+                lost == 0 and unanswered == 0,
+            )
+        )
+        order = faults.get("two rasa servers", {})
+        out.append(
+            (
+                "Out-of-order turns, one user over two Rasa processes",
+                f"{disorder} in {order.get('sent', 0)} messages",
+                disorder == 0,
+            )
+        )
+    else:
+        out.append(("Messages lost under faults", "not run", None))
+        out.append(("Out-of-order turns, two Rasa processes", "not run", None))
+    load_test = load("load")
+    out.append(
+        (
+            "Load over the gateway: errors; latency p50/p95/p99",
+            f"{load_test['errors']} errors in {load_test['messages']} messages from "
+            f"{load_test['users']} users ({load_test['messages_per_s']}/s); "
+            f"{load_test['p50_ms']:.0f}/{load_test['p95_ms']:.0f}/{load_test['p99_ms']:.0f} ms, "
+            f"{load_test['fallbacks']} fallbacks"
+            if load_test
+            else "not run",
+            load_test["errors"] == 0 if load_test else None,
+        )
+    )
+    return out
+
+
+def table(found: list[tuple[str, str, bool | None]]) -> str:
+    mark = {True: "pass", False: "FAIL", None: "not run"}
+    lines = ["| Check | Figure | Result |", "|---|---|---|"]
+    lines += [f"| {check} | {figure} | {mark[ok]} |" for check, figure, ok in found]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    found = rows()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = (
+        f"Security check, {stamp}, {platform.node() or 'this machine'} "
+        f"(`make security-check`)\n\n{table(found)}\n"
+    )
+    DIR.mkdir(parents=True, exist_ok=True)
+    (DIR / "report.md").write_text(text)
+    print(text)
+    failed = [check for check, _, ok in found if ok is not True]
+    if failed:
+        print(f"security check: {len(failed)} not passed: {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    print("security check: all passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
