@@ -43,6 +43,8 @@ STORE_NAMES = {
     "segment_versions": "segments",
     "experiment_exposures": "experiments",
     "decisions": "logged recommendations",
+    "lock": "conversation lock",
+    "rate_limits": "rate-limit counters",
 }
 
 

@@ -21,7 +21,8 @@ Through the gateway (a demo token; the sender is the token's subject):
        -H 'Content-Type: application/json' -d '{"message": "any deals on laptops?"}'
 
 Demo users: user_frequent, user_bargain, user_enthusiast, user_casual, user_newcomer
-(any other sender id gets the default persona).
+(they have consented to personalization; any other sender id is asked first and gets
+the default persona until it says yes). Try "what do you know about me?" and "forget me".
 Chat in the terminal:  make shell SENDER=user_bargain
 Stop everything:       make stop        Logs: var/log/
 

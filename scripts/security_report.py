@@ -49,7 +49,7 @@ def rows() -> list[tuple[str, str, bool | None]]:
     rasa = load("rasa_api")
     out.append(
         (
-            "Rasa HTTP API (model upload/train, conversations) unreachable",
+            "Rasa HTTP API off, or token required (model upload/train, conversations)",
             f"{rasa['refused']}/{rasa['probed']} probes refused" if rasa else "not run",
             rasa["refused"] == rasa["probed"] if rasa else None,
         )

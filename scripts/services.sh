@@ -53,9 +53,11 @@ start)
       printf '  slack_signing_secret: "${SLACK_SIGNING_SECRET}"\n'; } > "$credentials"
     echo "Slack channel enabled (/webhooks/slack/webhook)"
   fi
+  api=()  # Rasa's HTTP API stays off unless an operator sets a token for it
+  if [[ -n ${PZ_RASA_API_TOKEN:-} ]]; then api=(--enable-api --auth-token "$PZ_RASA_API_TOKEN"); fi
   if ! alive rasa; then
     setsid .venv/bin/rasa run --interface 127.0.0.1 --port "$rasa_port" --model models \
-      --endpoints "$endpoints" --credentials "$credentials" \
+      --endpoints "$endpoints" --credentials "$credentials" "${api[@]}" \
       >"$logs/rasa.log" 2>&1 < /dev/null &
     echo $! > "$run/rasa.pid"
   fi

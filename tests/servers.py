@@ -219,7 +219,12 @@ def write_endpoints(
 
 
 def rasa_server(
-    port: int, endpoints: Path, credentials: Path | None = None, name: str = "rasa", **env: str
+    port: int,
+    endpoints: Path,
+    credentials: Path | None = None,
+    name: str = "rasa",
+    extra_args: tuple[str, ...] = (),
+    **env: str,
 ) -> Service:
     return Service(
         name,
@@ -236,6 +241,7 @@ def rasa_server(
             str(endpoints),
             "--credentials",
             str(credentials or ROOT / "credentials.yml"),
+            *extra_args,
         ],
         f"http://127.0.0.1:{port}/webhooks/rest/",
         rasa_env() | env,

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 import redis
-import redis.asyncio as aioredis
-from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.utils.endpoints import EndpointConfig
 
 from actions.store import ProfileStore
 from experiments.config import load_experiments
@@ -33,11 +29,11 @@ from privacy.fields import encrypt_fields
 from privacy.keys import Keyring
 from privacy.pseudonyms import pseudonym
 from privacy.tombstones import erasing_key
-from rasa_ext.stores import RedisLockStore, RedisTrackerStore
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode, purchase_event
 from realtime.worker import FeatureWorker
 from segmentation.publish import Keys, publish
+from tests.privacy.conftest import rasa_stores
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "var" / "security" / "erasure.json"  # read by `make security-check`
@@ -49,27 +45,6 @@ def keyring() -> Keyring:
     from cryptography.fernet import Fernet
 
     return Keyring((Fernet.generate_key(),), b"k" * 32)
-
-
-@pytest.fixture
-async def ns(redis_url):
-    namespace = f"e{uuid.uuid4().hex[:10]}"
-    client = aioredis.Redis.from_url(redis_url)
-    yield namespace, client
-    async for key in client.scan_iter(match=f"{namespace}:*"):
-        await client.unlink(key)
-    await client.close()
-
-
-def rasa_stores(redis_url: str, namespace: str) -> tuple[RedisTrackerStore, RedisLockStore]:
-    url = redis.connection.parse_url(redis_url)
-    auth = {"port": url.get("port", 6379), "username": url.get("username")}
-    auth["password"] = url.get("password")
-    tracker_store = RedisTrackerStore(
-        Domain.empty(), host="127.0.0.1", key_prefix=namespace, **auth
-    )
-    lock_store = RedisLockStore(EndpointConfig(url="127.0.0.1", key_prefix=namespace, **auth))
-    return tracker_store, lock_store
 
 
 async def fill(

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -52,6 +53,7 @@ MODEL = ROOT / "models" / "voltmart.tar.gz"
 RESULTS = VAR.parent / "security" / "faults.json"
 ACTION_FALLBACK = "Sorry, I couldn't get that answer ready just now. Could you ask me again?"
 FALLBACKS = {TURN_FALLBACK, ACTION_FALLBACK}
+API_TOKEN = secrets.token_hex(16)
 DEADLINE_BOUND_S = 8.0  # generous: the turn deadline is 3 s; before this work a hang took 60 s
 
 
@@ -157,9 +159,10 @@ def stack() -> Iterator[Stack]:
     worker_args = [str(VENV_BIN / "python"), "-m", "realtime.worker", "--consumer", "faults"]
     try:
         for i, port in enumerate(rasa_ports):
-            services.append(
-                rasa_server(port, endpoints, name=f"fault-rasa-{'ab'[i]}").start(timeout=240)
-            )
+            # Server B has Rasa's HTTP API on, as an operator may enable it: with a token.
+            extra = ("--enable-api", "--auth-token", API_TOKEN) if i else ()
+            service = rasa_server(port, endpoints, name=f"fault-rasa-{'ab'[i]}", extra_args=extra)
+            services.append(service.start(timeout=240))
         gateway = gateway_server(
             gateway_port,
             rasa_ports[0],
@@ -272,8 +275,16 @@ def test_rasa_model_and_conversation_apis_are_closed(stack: Stack):
         resp = requests.request(method, base + path, json={}, timeout=10)
         assert resp.status_code in (401, 403, 404, 405), (path, resp.status_code)
         refused += 1
+    # Server B runs with the API enabled: every call needs the token.
+    with_api = f"http://127.0.0.1:{stack.rasa_ports[1]}"
+    for method, path in probes:
+        resp = requests.request(method, with_api + path, json={}, timeout=10)
+        assert resp.status_code == 401, (path, resp.status_code)
+        refused += 1
+    status = requests.get(f"{with_api}/status", params={"token": API_TOKEN}, timeout=10)
+    assert status.status_code == 200 and "model_file" in status.json()
     (RESULTS.parent / "rasa_api.json").write_text(
-        json.dumps({"refused": refused, "probed": len(probes)}) + "\n"
+        json.dumps({"refused": refused, "probed": 2 * len(probes)}) + "\n"
     )
 
 

@@ -1,0 +1,35 @@
+"""Privacy test fixtures: a Redis namespace of one's own, the project's Rasa stores in it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from rasa.shared.core.domain import Domain
+from rasa.utils.endpoints import EndpointConfig
+
+from rasa_ext.stores import RedisLockStore, RedisTrackerStore
+
+
+@pytest.fixture
+async def ns(redis_url):
+    """(namespace, asyncio client); every key under the namespace is removed afterwards."""
+    namespace = f"e{uuid.uuid4().hex[:10]}"
+    client = aioredis.Redis.from_url(redis_url)
+    yield namespace, client
+    async for key in client.scan_iter(match=f"{namespace}:*"):
+        await client.unlink(key)
+    await client.close()
+
+
+def rasa_stores(redis_url: str, namespace: str) -> tuple[RedisTrackerStore, RedisLockStore]:
+    url = redis.connection.parse_url(redis_url)
+    auth = {"port": url.get("port", 6379), "username": url.get("username")}
+    auth["password"] = url.get("password")
+    tracker_store = RedisTrackerStore(
+        Domain.empty(), host="127.0.0.1", key_prefix=namespace, **auth
+    )
+    lock_store = RedisLockStore(EndpointConfig(url="127.0.0.1", key_prefix=namespace, **auth))
+    return tracker_store, lock_store
