@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+from rasa.core.channels.channel import CollectingOutputChannel
 
-from rasa_ext.channels import BadRequest, GuardedRestInput, parse_message_request
+from rasa_ext.channels import (
+    FALLBACK_TEXT,
+    FALLBACKS,
+    BadRequest,
+    GuardedRestInput,
+    answer_within,
+    parse_message_request,
+)
 
 
 def parse(body: object, raw: bytes | None = None):
@@ -57,3 +66,29 @@ def test_channel_keeps_rasa_rest_name_and_reads_limits_from_credentials():
     assert channel.name() == "rest"
     assert channel.max_message_chars == 50
     assert GuardedRestInput.from_credentials(None).max_message_chars == 2000
+
+
+async def test_every_turn_ends_in_an_answer_within_the_deadline():
+    finished = []
+
+    async def turn(collector, delay=0.0, fail=False, say="hi"):
+        await asyncio.sleep(delay)
+        if fail:
+            raise RuntimeError("action server down")
+        if say:
+            await collector.send_text_message("u1", say)
+        finished.append(say)
+
+    before = dict(FALLBACKS)
+    normal = CollectingOutputChannel()
+    assert (await answer_within(turn(normal), normal, 1.0, "u1"))[0]["text"] == "hi"
+    for kind, kwargs in (("error", {"fail": True}), ("empty", {"say": ""})):
+        out = CollectingOutputChannel()
+        answer = await answer_within(turn(out, **kwargs), out, 1.0, "u1")
+        assert answer == [{"recipient_id": "u1", "text": FALLBACK_TEXT}], kind
+        assert FALLBACKS[kind] == before.get(kind, 0) + 1
+    late = CollectingOutputChannel()
+    answer = await answer_within(turn(late, delay=0.3, say="late"), late, 0.05, "u1")
+    assert answer[0]["text"] == FALLBACK_TEXT and "late" not in finished
+    await asyncio.sleep(0.4)
+    assert "late" in finished  # the turn was not cancelled: it ends under the user's lock
