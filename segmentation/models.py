@@ -100,7 +100,7 @@ class SegmentModel(ClusterMixin, BaseEstimator):
         covariance_type: str = "full",
         min_share: float = 0.02,
         max_hierarchical_samples: int = 5000,
-        n_init: int = 3,
+        n_init: int = 10,
         random_state=None,
     ) -> None:
         self.algorithm = algorithm
