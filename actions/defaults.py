@@ -46,7 +46,7 @@ def default_generator(store: ProfileStore) -> Generator | None:
 
             async def count(reason: str) -> None:  # shared by every process, for dashboards
                 async with asyncio.timeout(store.timeout):
-                    await store.client.hincrby(f"{store.namespace}:gen:outcomes", reason, 1)
+                    await store.shared_client.hincrby(f"{store.namespace}:gen:outcomes", reason, 1)
 
             names = [p.name for p in default_catalogue().products]
             generator = Generator(config, names, on_outcome=count)
@@ -76,8 +76,9 @@ def default_chooser(store: ProfileStore) -> ArmChooser:
         path = experiments_path()
         experiments = load_experiments(path) if path.exists() else {}
         _choosers[id(store)] = ArmChooser(
-            DecisionStore(store.client, store.namespace),
-            ExposureStore(store.client, store.namespace),
+            # Not per user: on the standalone Redis beside a cluster (actions/redis_clients.py).
+            DecisionStore(store.shared_client, store.namespace),
+            ExposureStore(store.shared_client, store.namespace),
             experiments,
             load_bandit_settings(path),
         )

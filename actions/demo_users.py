@@ -3,7 +3,8 @@
 They have said yes to personalization, and their (made-up) contact details are
 stored encrypted like a real customer's (privacy/fields.py).
 
-python -m actions.demo_users [--redis-url URL]   (default: $PZ_REDIS_URL)
+python -m actions.demo_users [--redis-url URL]   (default: $PZ_REDIS_URL; a cluster with
+                                                  PZ_REDIS_CLUSTER=1)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from actions.personas import (
     NEW_VISITOR,
     TECH_ENTHUSIAST,
 )
+from actions.redis_clients import cluster_mode
 from actions.store import DEFAULT_URL, ProfileStore, StoreUnavailable
 from privacy.consent import GRANTED, record_consent
 from privacy.fields import encrypt_fields
@@ -47,14 +49,19 @@ async def seed(store: ProfileStore, keyring: Keyring) -> list[str]:
     for sender_id, fields in DEMO_USERS.items():
         profile = {**fields, **DEMO_CONTACTS[sender_id], "updated_at": now}
         await store.put_profile(sender_id, encrypt_fields(profile, keyring))
-        await record_consent(store.client, store.namespace, sender_id, GRANTED, "demo")
+        await record_consent(
+            store.client, store.namespace, sender_id, GRANTED, "demo", store.pseudonym_key
+        )
     return list(DEMO_USERS)
 
 
 async def _main(url: str) -> int:
-    store = ProfileStore.from_url(url, timeout=2.0)
+    keyring = load_keyring(allow_dev=True)
+    store = ProfileStore.from_url(
+        url, timeout=2.0, pseudonym_key=keyring.pseudonym_key, cluster=cluster_mode()
+    )
     try:
-        users = await seed(store, load_keyring(allow_dev=True))
+        users = await seed(store, keyring)
     except (StoreUnavailable, RedisError, OSError) as exc:
         print(
             f"Error: cannot write demo users to {redact_url(url)} ({exc}); "

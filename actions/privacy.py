@@ -82,10 +82,10 @@ class ActionSetConsent(_PrivacyAction):
         channel = message_context(tracker).channel or tracker.get_latest_input_channel()
         client = self.store.client
         try:
-            await record_consent(client, self.store.namespace, tracker.sender_id, status, channel)
+            user, keys = tracker.sender_id, self.store.keys
+            await record_consent(client, keys.namespace, user, status, channel, keys.pseudonym_key)
             if status == DENIED:  # what was collected for personalization goes with it
-                live = f"{self.store.namespace}:live:{tracker.sender_id}"
-                await client.delete(live, f"{live}:ids")
+                await client.delete(keys.live(user), keys.live_ids(user))
         except (RedisError, OSError) as exc:
             logger.warning("consent of %r not recorded (%s)", tracker.sender_id[:64], exc)
             dispatcher.utter_message(text=UNAVAILABLE_TEXT)
@@ -108,7 +108,12 @@ class ActionShowMyData(_PrivacyAction):
     ) -> list[EventType]:
         try:
             export = await export_user(
-                self.store.client, self.store.namespace, tracker.sender_id, self.keyring
+                self.store.client,
+                self.store.namespace,
+                tracker.sender_id,
+                self.keyring,
+                shared=self.store.shared_client,
+                keys=self.store.keys,
             )
         except (RedisError, OSError) as exc:
             logger.warning("export for %r failed (%s)", tracker.sender_id[:64], exc)
@@ -138,7 +143,10 @@ class ActionForgetMe(_PrivacyAction):
     ) -> list[EventType]:
         try:
             eraser = Eraser(
-                self.store.client, self.store.namespace, pseudonym_key=self.store.pseudonym_key
+                self.store.client,
+                self.store.namespace,
+                pseudonym_key=self.store.pseudonym_key,
+                shared=self.store.shared_client,
             )
             receipt = await eraser.erase([tracker.sender_id])
         except (RedisError, OSError) as exc:

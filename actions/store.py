@@ -1,15 +1,17 @@
 """Profile store: the action server's only door to Redis.
 
-Key schema (all keys live in Redis db 0 and start with the namespace, default ``pz``):
+Key schema (all keys start with the namespace, default ``pz``; every per-user key carries
+the user's hash tag ``{<bucket>}``, see actions/segment_keys.py):
 
-    pz:profile:<sender_id>   hash   segment, favourite_category, recent_category,
-                                    updated_at (unix seconds); name, email, phone,
-                                    address encrypted (privacy/fields.py)
-    pz:consent:<sender_id>   hash   consent to personalization (privacy/consent.py)
-    pz:seg:...                      published segment versions (actions/segment_keys.py)
+    pz:profile:{<b>}:<sender_id>   hash   segment, favourite_category, recent_category,
+                                          updated_at (unix seconds); name, email, phone,
+                                          address encrypted (privacy/fields.py)
+    pz:consent:{<b>}:<sender_id>   hash   consent to personalization (privacy/consent.py)
+    pz:seg:...                            published segment versions (actions/segment_keys.py)
 
 Rasa's own tracker store (``pz:tracker:<sender_id>``) and lock store
-(``pz:lock:<sender_id>``) share the server, configured in endpoints.yml.
+(``pz:lock:<sender_id>``) share the server, configured in endpoints.yml; with a Redis
+Cluster they, and the experiment logs, stay on a standalone Redis (actions/redis_clients.py).
 
 One client (and so one connection pool) per process; every call has a hard
 deadline so a slow Redis costs a turn at most ``timeout`` seconds.
@@ -27,15 +29,22 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from actions.profiles import MalformedProfile
-from actions.segment_keys import LOOKUP_SCRIPT, active_key, bucket_of, live_key, meta_key
-from privacy.consent import consent_key
+from actions.redis_clients import (
+    DEFAULT_URL,
+    REPLACE_HASH_SCRIPT,
+    async_client,
+    close_async,
+    cluster_mode,
+    flat_mapping,
+    redis_url,
+)
+from actions.redis_clients import shared_url as shared_redis_url
+from actions.segment_keys import LOOKUP_SCRIPT, UserKeys, meta_key
 from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
-from privacy.pseudonyms import subject
 
-DEFAULT_URL = "redis://127.0.0.1:6390/0"
 DEFAULT_TIMEOUT_MS = 100
 DEFAULT_NAMESPACE = "pz"
 MAX_SENDER_ID_CHARS = 256
@@ -59,10 +68,6 @@ class UserRecord:
     consent: str | None = None  # "granted", "denied" or None (not asked yet)
 
 
-def profile_key(sender_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
-    return f"{namespace}:profile:{sender_id}"
-
-
 class ProfileStore:
     """Reads and writes user profiles in Redis with a per-call deadline."""
 
@@ -72,14 +77,21 @@ class ProfileStore:
         timeout: float = DEFAULT_TIMEOUT_MS / 1000,
         namespace: str = DEFAULT_NAMESPACE,
         pseudonym_key: bytes | None = None,
+        shared_client: aioredis.Redis | None = None,
     ) -> None:
         self._client = client
+        # With a Redis Cluster: the standalone Redis for experiment logs (redis_clients.py).
+        self._shared = shared_client
         self.timeout = timeout
         self.namespace = namespace
         # Published segments are keyed by pseudonyms (segmentation works on pseudonymous
-        # exports); without a key, by raw ids.
+        # exports), and so are the hash tags of every per-user key; without a key, raw ids.
         self.pseudonym_key = pseudonym_key
+        self.keys = UserKeys(namespace, pseudonym_key)
         self._lookup = client.register_script(LOOKUP_SCRIPT)
+        self._replace = client.register_script(REPLACE_HASH_SCRIPT)
+        # The active version the last lookup saw: the lookup names that version's bucket hash.
+        self._active: str | None = None
         # Segment -> persona maps of published versions; immutable once published.
         self._personas: dict[str, dict[str, str]] = {}
 
@@ -91,66 +103,78 @@ class ProfileStore:
         namespace: str = DEFAULT_NAMESPACE,
         max_connections: int = 64,
         pseudonym_key: bytes | None = None,
+        cluster: bool | None = False,
+        shared_url: str | None = None,
     ) -> ProfileStore:
-        client = aioredis.Redis.from_url(
-            url,
+        """`cluster`: `url` is a Redis Cluster node (None: as PZ_REDIS_CLUSTER says)."""
+        options = dict(
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            max_connections=max_connections,
+            max_connections=max_connections,  # per node on a cluster
             # A connection killed by a Redis restart fails once; retry it on a fresh one.
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError],
         )
-        return cls(client, timeout=timeout, namespace=namespace, pseudonym_key=pseudonym_key)
+        client = async_client(url, cluster=cluster, **options)
+        shared = async_client(shared_url, cluster=False, **options) if shared_url else None
+        return cls(client, timeout, namespace, pseudonym_key, shared)
 
     @classmethod
     def from_env(cls) -> ProfileStore:
-        """Configured by PZ_REDIS_URL, PZ_REDIS_TIMEOUT_MS, PZ_NAMESPACE and the pseudonym key
-        (PZ_PSEUDONYM_KEY or its file; development: var/secrets/)."""
+        """Configured by PZ_REDIS_URL, PZ_REDIS_CLUSTER, PZ_SHARED_REDIS_URL,
+        PZ_REDIS_TIMEOUT_MS, PZ_NAMESPACE and the pseudonym key (PZ_PSEUDONYM_KEY or its file;
+        development: var/secrets/)."""
         timeout_ms = _positive_int_env("PZ_REDIS_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)
         return cls.from_url(
-            os.environ.get("PZ_REDIS_URL", DEFAULT_URL),
+            redis_url(),
             timeout=timeout_ms / 1000,
             namespace=os.environ.get("PZ_NAMESPACE", DEFAULT_NAMESPACE),
             pseudonym_key=load_pseudonym_key(os.environ, DEFAULT_SECRETS_DIR, allow_dev=True)[0],
+            cluster=cluster_mode(),
+            shared_url=shared_redis_url(),
         )
 
     def key(self, sender_id: str) -> str:
-        return profile_key(sender_id, self.namespace)
+        return self.keys.profile(sender_id)
 
     async def _call(self, coro):
         try:
             # asyncio.timeout, unlike wait_for, does not spawn a task per call (~40 us saved).
             async with asyncio.timeout(self.timeout):
                 return await coro
-        except (TimeoutError, RedisError, OSError) as exc:
+        except (TimeoutError, RedisError, RedisClusterException, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
-    async def get_user(self, sender_id: str) -> UserRecord:
-        """Published segment and profile in one round trip (two the first time a version is seen).
-
-        Raises StoreUnavailable when Redis is down or slow, MalformedProfile when
-        stored data has the wrong shape.
-        """
-        if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
-            return UserRecord(None, None, None, None)
-        published_as = subject(sender_id, self.pseudonym_key)
+    async def _lookup_user(self, sender_id: str, published_as: str, version: str | None):
         try:
-            version, segment, flat, live, consent = await self._call(
+            return await self._call(
                 self._lookup(
-                    keys=[
-                        active_key(self.namespace),
-                        self.key(sender_id),
-                        live_key(self.namespace, sender_id),
-                        consent_key(self.namespace, sender_id),
-                    ],
-                    args=[self.namespace, bucket_of(published_as), published_as],
+                    keys=self.keys.lookup(sender_id, version), args=[version or "", published_as]
                 )
             )
         except StoreUnavailable as exc:
             if isinstance(exc.__cause__, ResponseError):  # e.g. WRONGTYPE
                 raise MalformedProfile(f"user {sender_id[:64]!r}: {exc.__cause__}") from exc
             raise
+
+    async def get_user(self, sender_id: str) -> UserRecord:
+        """Published segment and profile in one round trip (two right after a publish or a
+        rollback, three the first time a version is seen).
+
+        Raises StoreUnavailable when Redis is down or slow, MalformedProfile when
+        stored data has the wrong shape.
+        """
+        if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
+            return UserRecord(None, None, None, None)
+        published_as = self.keys.subject(sender_id)
+        expected = self._active
+        reply = await self._lookup_user(sender_id, published_as, expected)
+        active = reply[0].decode() if reply[0] else None
+        if active != expected:  # a publish or rollback since the last lookup
+            self._active = active
+            if active:
+                reply = await self._lookup_user(sender_id, published_as, active)
+        version, segment, flat, live, consent = reply
         profile = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
         version = version.decode() if version else None
         segment = segment.decode("utf-8", "replace") if segment else None
@@ -184,16 +208,18 @@ class ProfileStore:
 
     async def put_profile(self, sender_id: str, fields: Mapping[str, object]) -> None:
         """Replace a user's profile atomically."""
-        key = self.key(sender_id)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping={k: str(v) for k, v in fields.items()})
-            await self._call(pipe.execute())
+        await self._call(self._replace(keys=[self.key(sender_id)], args=flat_mapping(fields)))
 
     @property
     def client(self) -> aioredis.Redis:
         """The shared connection pool, for stores that live beside this one."""
         return self._client
+
+    @property
+    def shared_client(self) -> aioredis.Redis:
+        """Where data that is not per user lives (experiments, decisions): the same client,
+        or the standalone Redis beside a cluster."""
+        return self._shared or self._client
 
     async def ping(self) -> bool:
         try:
@@ -202,8 +228,9 @@ class ProfileStore:
             return False
 
     async def close(self) -> None:
-        await self._client.close()
-        await self._client.connection_pool.disconnect()
+        await close_async(self._client)
+        if self._shared is not None:
+            await close_async(self._shared)
 
 
 def _number(raw: bytes | None) -> float | None:

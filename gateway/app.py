@@ -9,6 +9,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from actions.redis_clients import async_client, close_async
 from gateway import handlers, privacy_routes
 from gateway.auth import TokenIssuer, TokenVerifier
 from gateway.config import GatewayConfig
@@ -83,20 +84,27 @@ def _client_ctx(redis_client: aioredis.Redis | None, http: aiohttp.ClientSession
     async def ctx(app: web.Application):
         gw = app[GATEWAY]
         config = gw.config
-        gw.redis = redis_client or aioredis.Redis.from_url(
-            config.redis_url,
-            socket_timeout=config.redis_timeout,
-            socket_connect_timeout=config.redis_timeout,
+        timeouts = dict(
+            socket_timeout=config.redis_timeout, socket_connect_timeout=config.redis_timeout
         )
+        made = []
+        if redis_client is None:
+            gw.redis = async_client(config.redis_url, cluster=config.redis_cluster, **timeouts)
+            made.append(gw.redis)
+        else:
+            gw.redis = redis_client
+        gw.shared = gw.redis
+        if config.redis_cluster and redis_client is None:
+            gw.shared = async_client(config.shared_redis_url, cluster=False, **timeouts)
+            made.append(gw.shared)
         gw.http = http or aiohttp.ClientSession()
-        gw.limiter = RateLimiter(gw.redis, config.namespace, config.redis_timeout)
+        gw.limiter = RateLimiter(gw.shared, config.namespace, config.redis_timeout)
         gw.rasa = RasaClient(gw.http, config.rasa_url, config.rasa_timeout)
         yield
         if http is None:
             await gw.http.close()
-        if redis_client is None:
-            await gw.redis.close()
-            await gw.redis.connection_pool.disconnect()
+        for client in made:
+            await close_async(client)
 
     return ctx
 

@@ -69,6 +69,8 @@ class GatewayConfig:
     jwt_leeway: int = 10
     clients: Mapping[str, Client] = field(default_factory=dict)
     redis_url: str = "redis://127.0.0.1:6390/0"
+    redis_cluster: bool = False  # redis_url is a Redis Cluster node (actions/redis_clients.py)
+    shared_redis_url: str = ""  # with a cluster: the standalone Redis (streams, rate limits)
     redis_timeout: float = 0.25
     namespace: str = "pz"
     stream: str = "pz:events"
@@ -85,6 +87,11 @@ class GatewayConfig:
     ip_regions_file: Path = PACKAGE_DIR / "data" / "ip_regions.csv"
 
     def __post_init__(self) -> None:
+        if self.redis_cluster and not self.shared_redis_url:
+            raise ConfigError(
+                "PZ_REDIS_CLUSTER=1 needs PZ_SHARED_REDIS_URL: the standalone Redis of the "
+                "event stream, rate limits and Rasa's stores"
+            )
         if self.jwt_algorithm not in ALGORITHMS:
             raise ConfigError(f"PZ_JWT_ALGORITHM={self.jwt_algorithm!r} must be HS256 or RS256")
         if self.jwt_algorithm == "HS256":
@@ -129,7 +136,8 @@ class GatewayConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
-        """Read PZ_GATEWAY_*, PZ_JWT_*, PZ_REDIS_URL, PZ_RASA_URL and PZ_NAMESPACE."""
+        """Read PZ_GATEWAY_*, PZ_JWT_*, PZ_REDIS_*, PZ_SHARED_REDIS_URL, PZ_RASA_URL and
+        PZ_NAMESPACE."""
         env = os.environ if env is None else env
         get = _Reader(env)
         secret = get.text("PZ_JWT_SECRET")
@@ -154,6 +162,8 @@ class GatewayConfig:
             jwt_leeway=get.integer("PZ_JWT_LEEWAY_S", cls.jwt_leeway),
             clients=load_clients(get.text("PZ_GATEWAY_CLIENTS_FILE")),
             redis_url=get.text("PZ_REDIS_URL", cls.redis_url),
+            redis_cluster=get.flag("PZ_REDIS_CLUSTER", False),
+            shared_redis_url=get.text("PZ_SHARED_REDIS_URL"),
             redis_timeout=get.integer("PZ_GATEWAY_REDIS_TIMEOUT_MS", 250) / 1000,
             namespace=namespace,
             stream=get.text("PZ_GATEWAY_STREAM", f"{namespace}:events"),

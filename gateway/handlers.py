@@ -59,7 +59,8 @@ class Gateway:
     verifier: TokenVerifier
     issuer: TokenIssuer | None
     openapi: dict
-    redis: aioredis.Redis | None = None
+    redis: aioredis.Redis | None = None  # the user stores (a cluster client on a cluster)
+    shared: aioredis.Redis | None = None  # stream, rate limits: `redis` or the standalone one
     limiter: RateLimiter | None = None
     rasa: RasaClient | None = None
     http: aiohttp.ClientSession | None = None
@@ -160,7 +161,7 @@ async def purchase(request: web.Request) -> web.Response:
     )
     try:
         async with asyncio.timeout(max(config.redis_timeout, 1.0)):
-            event_id = await publish_event(gw.redis, event, stream=config.stream)
+            event_id = await publish_event(gw.shared, event, stream=config.stream)
     except (RedisError, OSError, TimeoutError) as exc:
         logger.warning("purchase not stored, Redis unavailable: %s", type(exc).__name__)
         raise ApiError(

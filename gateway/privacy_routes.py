@@ -30,7 +30,7 @@ def _pseudonym_key() -> bytes | None:
     try:
         return _keyring().pseudonym_key
     except ValueError as exc:
-        logger.error("erasure cannot name published segments by pseudonym: %s", exc)
+        logger.error("erasure cannot name users' keys by pseudonym: %s", exc)
         return None
 
 
@@ -52,7 +52,9 @@ async def my_data(request: web.Request) -> web.Response:
         keyring = None
     try:
         async with asyncio.timeout(ERASE_TIMEOUT_S):
-            data = await export_user(gw.redis, gw.config.namespace, principal.sub, keyring)
+            data = await export_user(
+                gw.redis, gw.config.namespace, principal.sub, keyring, shared=gw.shared
+            )
     except (RedisError, OSError, TimeoutError) as exc:
         raise _unavailable("export", exc) from None
     return web.json_response(data, headers=NO_STORE)
@@ -75,7 +77,9 @@ async def erase(request: web.Request) -> web.Response:
         raise ApiError(400, str(exc)) from None
     try:
         async with asyncio.timeout(ERASE_TIMEOUT_S):
-            eraser = Eraser(gw.redis, gw.config.namespace, pseudonym_key=_pseudonym_key())
+            eraser = Eraser(
+                gw.redis, gw.config.namespace, pseudonym_key=_pseudonym_key(), shared=gw.shared
+            )
             receipt = await eraser.erase(ids)
     except (RedisError, OSError, TimeoutError) as exc:
         raise _unavailable("erasure", exc) from None

@@ -21,25 +21,54 @@ def _contains(value: Any, needles: list[bytes]) -> bool:
 
 
 async def find_traces(client: Any, needles: list[str], match: str = "*") -> list[str]:
-    """Keys whose name or value contains any needle, as 'key (type)' lines."""
+    """Keys whose name or value contains any needle, as 'key (type)' lines. Works on a Redis
+    Cluster too: SCAN walks every node, pipelines are split per node."""
     raw = [n.encode() for n in needles if n]
     found = []
+    page: list[bytes] = []
     async for key in client.scan_iter(match=match, count=1000):
-        kind = (await client.type(key)).decode()
-        if kind == "string":
-            value: Any = await client.get(key)
-        elif kind == "hash":
-            value = await client.hgetall(key)
-        elif kind == "set":
-            value = await client.smembers(key)
-        elif kind == "zset":
-            value = await client.zrange(key, 0, -1)
-        elif kind == "list":
-            value = await client.lrange(key, 0, -1)
-        elif kind == "stream":
-            value = [fields for _, fields in await client.xrange(key)]
-        else:
+        page.append(key)
+        if len(page) >= 1000:
+            found += await _page_traces(client, page, raw)
+            page = []
+    return found + await _page_traces(client, page, raw)
+
+
+async def _page_traces(client: Any, keys: list[bytes], needles: list[bytes]) -> list[str]:
+    if not keys:
+        return []
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.type(key)
+        kinds = [as_kind(k) for k in await pipe.execute()]
+    async with client.pipeline(transaction=False) as pipe:
+        for key, kind in zip(keys, kinds, strict=True):
+            read = _READERS.get(kind)
+            if read is None:
+                pipe.exists(key)  # a placeholder: the value is not read
+            else:
+                read(pipe, key)
+        values = await pipe.execute()
+    found = []
+    for key, kind, value in zip(keys, kinds, values, strict=True):
+        if kind not in _READERS:
             value = None
-        if _contains(key, raw) or _contains(value, raw):
+        elif kind == "stream":
+            value = [fields for _, fields in value]
+        if _contains(key, needles) or _contains(value, needles):
             found.append(f"{key.decode('utf-8', 'replace')} ({kind})")
     return found
+
+
+def as_kind(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+_READERS = {
+    "string": lambda pipe, key: pipe.get(key),
+    "hash": lambda pipe, key: pipe.hgetall(key),
+    "set": lambda pipe, key: pipe.smembers(key),
+    "zset": lambda pipe, key: pipe.zrange(key, 0, -1),
+    "list": lambda pipe, key: pipe.lrange(key, 0, -1),
+    "stream": lambda pipe, key: pipe.xrange(key),
+}

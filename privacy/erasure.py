@@ -8,6 +8,11 @@ counters, experiment totals) keep their counts.
 Order matters: the "being erased" marker (privacy/tombstones.py) is set first,
 so a turn already running cannot save its tracker, stream events or write live
 features back after the keys are gone.
+
+With a Redis Cluster (actions/redis_clients.py) the user's tagged keys are on the cluster
+and Rasa's stores, streams and experiment logs on a standalone Redis beside it: every step
+then runs against both (SCAN walks every node of the cluster), and the marker is set in both,
+for the feature worker and for the tracker store.
 """
 
 from __future__ import annotations
@@ -17,22 +22,24 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from actions.segment_keys import bucket_key, bucket_of
-from privacy.pseudonyms import subject
-from privacy.tombstones import ERASURE_GRACE_S, erasing_key
+from actions.segment_keys import UserKeys, bucket_key
+from privacy.tombstones import ERASURE_GRACE_S
 
 MAX_IDS_PER_CALL = 1000
 MAX_ID_CHARS = 256
 
-# Keys named after the user: <ns>:<kind>:<user>[suffix] -> the receipt's name for them.
-PER_USER_KEYS = (
-    ("profile", "", "profile"),
-    ("consent", "", "consent"),
-    ("live", "", "live_features"),
-    ("live", ":ids", "live_features"),
-    ("tracker", "", "tracker"),
-    ("lock", "", "lock"),
-)
+
+def per_user_keys(keys: UserKeys, user: str) -> list[tuple[str, str]]:
+    """(key, the receipt's name for it) for every key named after the user."""
+    ns = keys.namespace
+    return [
+        (keys.profile(user), "profile"),
+        (keys.consent(user), "consent"),
+        (keys.live(user), "live_features"),
+        (keys.live_ids(user), "live_features"),
+        (f"{ns}:tracker:{user}", "tracker"),  # Rasa's own names (rasa_ext/stores.py)
+        (f"{ns}:lock:{user}", "lock"),
+    ]
 
 
 class ErasureError(ValueError):
@@ -87,85 +94,92 @@ async def scan_keys(client: Any, pattern: str, type_: str | None = None) -> list
 
 
 class Eraser:
-    """Removes users' data from one Redis namespace (an asyncio client, decode off)."""
+    """Removes users' data from one Redis namespace (asyncio clients, decode off)."""
 
     def __init__(
         self,
         client: Any,
         namespace: str = "pz",
         grace_s: int = ERASURE_GRACE_S,
-        pseudonym_key: bytes | None = None,  # published segments name users by pseudonym
+        pseudonym_key: bytes | None = None,  # pseudonyms name segments and tag user keys
+        shared: Any = None,  # with a cluster: the standalone Redis beside it
     ):
         self.client = client
         self.ns = namespace
         self.grace_s = grace_s
         self.pseudonym_key = pseudonym_key
+        self.keys = UserKeys(namespace, pseudonym_key)
+        self.clients = [client] if shared is None or shared is client else [client, shared]
 
     async def erase(self, user_ids: Iterable[Any]) -> dict[str, dict[str, int]]:
         """Erase the users; returns {user: {store: items removed}}."""
         ids = check_ids(user_ids)
         receipt: dict[str, dict[str, int]] = {u: defaultdict(int) for u in ids}
-        async with self.client.pipeline(transaction=False) as pipe:
-            for user in ids:
-                pipe.set(erasing_key(self.ns, user), 1, ex=self.grace_s)
-            await pipe.execute()
-        await self._per_user_keys(ids, receipt)
-        await self._experiments(ids, receipt)
+        for client in self.clients:
+            async with client.pipeline(transaction=False) as pipe:
+                for user in ids:
+                    pipe.set(self.keys.erasing(user), 1, ex=self.grace_s)
+                await pipe.execute()
+        for client in self.clients:
+            await self._per_user_keys(client, ids, receipt)
+            await self._experiments(client, ids, receipt)
+            await self._decisions(client, ids, receipt)
+            await self._streams(client, ids, receipt)
         await self._segments(ids, receipt)
-        await self._decisions(ids, receipt)
-        await self._streams(ids, receipt)
         return {u: dict(sorted(counts.items())) for u, counts in receipt.items()}
 
-    async def _per_user_keys(self, ids: list[str], receipt: dict) -> None:
-        names = [
-            (u, f"{self.ns}:{kind}:{u}{suffix}", store)
-            for u in ids
-            for kind, suffix, store in PER_USER_KEYS
-        ]
+    async def _per_user_keys(self, client: Any, ids: list[str], receipt: dict) -> None:
+        names = [(u, key, store) for u in ids for key, store in per_user_keys(self.keys, u)]
         for user in ids:
-            for key in await scan_keys(self.client, f"{self.ns}:rl:*:{glob_escape(user)}"):
+            for key in await scan_keys(client, f"{self.ns}:rl:*:{glob_escape(user)}"):
                 names.append((user, key, "rate_limits"))
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with client.pipeline(transaction=False) as pipe:
             for _, key, _ in names:
                 pipe.delete(key)
             removed = await pipe.execute()
         for (user, _, store), n in zip(names, removed, strict=True):
             receipt[user][store] += n
 
-    async def _experiments(self, ids: list[str], receipt: dict) -> None:
+    async def _experiments(self, client: Any, ids: list[str], receipt: dict) -> None:
         for user in ids:
-            keys = await scan_keys(self.client, f"{self.ns}:exp:*:u:{glob_escape(user)}")
+            keys = await scan_keys(client, f"{self.ns}:exp:*:u:{glob_escape(user)}")
             if keys:
-                receipt[user]["experiment_exposures"] += await self.client.delete(*keys)
+                receipt[user]["experiment_exposures"] += await client.delete(*keys)
         for suffix in ("exposed", "conv"):
-            for index in await scan_keys(self.client, f"{self.ns}:exp:*:{suffix}", "hash"):
-                removed = await self._hdel_each(index, ids)
+            for index in await scan_keys(client, f"{self.ns}:exp:*:{suffix}", "hash"):
+                removed = await self._hdel_each(client, index, ids)
                 for user, n in removed.items():
                     receipt[user]["experiment_exposures"] += n
 
-    async def _hdel_each(self, key: str, ids: list[str]) -> dict[str, int]:
-        async with self.client.pipeline(transaction=False) as pipe:
+    async def _hdel_each(self, client: Any, key: str, ids: list[str]) -> dict[str, int]:
+        async with client.pipeline(transaction=False) as pipe:
             for user in ids:
                 pipe.hdel(key, user)
             return dict(zip(ids, await pipe.execute(), strict=True))
 
     async def _segments(self, ids: list[str], receipt: dict) -> None:
+        """Published versions (on the stores' Redis): under the pseudonym and the raw id."""
         versions = [k.split(":")[-2] for k in await scan_keys(self.client, f"{self.ns}:seg:*:meta")]
-        names = {u: {u, subject(u, self.pseudonym_key)} for u in ids}
-        pairs = [(u, v, name) for u in ids for v in versions for name in names[u]]
+        raw_ids = UserKeys(self.ns)
+        pairs = [
+            (u, bucket_key(self.ns, v, keys.bucket(u)), keys.subject(u))
+            for u in ids
+            for keys in {self.keys, raw_ids}
+            for v in versions
+        ]
         async with self.client.pipeline(transaction=False) as pipe:
-            for _, version, name in pairs:
-                pipe.hdel(bucket_key(self.ns, version, bucket_of(name)), name)
+            for _, key, name in pairs:
+                pipe.hdel(key, name)
             removed = await pipe.execute()
         for (user, _, _), n in zip(pairs, removed, strict=True):
             receipt[user]["segment_versions"] += n
 
-    async def _decisions(self, ids: list[str], receipt: dict) -> None:
+    async def _decisions(self, client: Any, ids: list[str], receipt: dict) -> None:
         wanted = set(ids)
-        keys = await scan_keys(self.client, f"{self.ns}:dec:*", "hash")
+        keys = await scan_keys(client, f"{self.ns}:dec:*", "hash")
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]
-            async with self.client.pipeline(transaction=False) as pipe:
+            async with client.pipeline(transaction=False) as pipe:
                 for key in chunk:
                     pipe.hget(key, "user")
                 owners = await pipe.execute()
@@ -175,17 +189,17 @@ class Eraser:
                 if o and as_text(o) in wanted
             ]
             if doomed:
-                await self.client.delete(*(k for k, _ in doomed))
+                await client.delete(*(k for k, _ in doomed))
                 for _, user in doomed:
                     receipt[user]["decisions"] += 1
 
-    async def _streams(self, ids: list[str], receipt: dict) -> None:
+    async def _streams(self, client: Any, ids: list[str], receipt: dict) -> None:
         wanted = set(ids)
-        for stream in await scan_keys(self.client, f"{self.ns}:*", "stream"):
+        for stream in await scan_keys(client, f"{self.ns}:*", "stream"):
             store = "stream:" + stream[len(self.ns) + 1 :]
             last = "-"
             while True:
-                entries = await self.client.xrange(stream, min=last, max="+", count=1000)
+                entries = await client.xrange(stream, min=last, max="+", count=1000)
                 if last != "-" and entries and as_text(entries[0][0]) == last:
                     entries = entries[1:]
                 if not entries:
@@ -197,5 +211,5 @@ class Eraser:
                         doomed.append(entry_id)
                         receipt[owner][store] += 1
                 if doomed:
-                    await self.client.xdel(stream, *doomed)
+                    await client.xdel(stream, *doomed)
                 last = as_text(entries[-1][0])

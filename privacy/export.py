@@ -11,12 +11,10 @@ import json
 import time
 from typing import Any
 
-from actions.segment_keys import active_key, bucket_key, bucket_of
-from privacy.consent import consent_key
+from actions.segment_keys import UserKeys, active_key
 from privacy.erasure import as_text, glob_escape, scan_keys
 from privacy.fields import PII_FIELDS, decrypt_fields
 from privacy.keys import Keyring
-from privacy.pseudonyms import subject
 
 MAX_MESSAGES = 200  # the conversation part of an export: the latest messages
 
@@ -26,17 +24,29 @@ def _decode_hash(raw: dict) -> dict[str, str]:
 
 
 async def export_user(
-    client: Any, namespace: str, user_id: str, keyring: Keyring | None
+    client: Any,
+    namespace: str,
+    user_id: str,
+    keyring: Keyring | None,
+    shared: Any = None,
+    keys: UserKeys | None = None,
 ) -> dict[str, Any]:
-    """The user's data from every store (asyncio client, decode off)."""
+    """The user's data from every store (asyncio clients, decode off).
+
+    `keyring` decrypts profile fields; `keys` names the user's keys (default: with the
+    keyring's pseudonym key); `shared`: with a Redis Cluster, the standalone Redis of Rasa's
+    stores and the experiment logs."""
     ns = namespace
+    shared = client if shared is None else shared
+    if keys is None:
+        keys = UserKeys(ns, keyring.pseudonym_key if keyring else None)
     async with client.pipeline(transaction=False) as pipe:
-        pipe.hgetall(consent_key(ns, user_id))
-        pipe.hgetall(f"{ns}:profile:{user_id}")
-        pipe.hgetall(f"{ns}:live:{user_id}")
-        pipe.get(f"{ns}:tracker:{user_id}")
+        pipe.hgetall(keys.consent(user_id))
+        pipe.hgetall(keys.profile(user_id))
+        pipe.hgetall(keys.live(user_id))
         pipe.get(active_key(ns))
-        consent, profile, live, tracker, active = await pipe.execute()
+        consent, profile, live, active = await pipe.execute()
+    tracker = await shared.get(f"{ns}:tracker:{user_id}")
     profile = _decode_hash(profile)
     if keyring is not None:
         profile = decrypt_fields(profile, keyring)
@@ -47,24 +57,22 @@ async def export_user(
         "exported_at": round(time.time(), 3),
         "consent": _decode_hash(consent) or None,
         "profile": profile or None,
-        "segments": await _segments(
-            client,
-            ns,
-            subject(user_id, keyring.pseudonym_key if keyring else None),
-            as_text(active) if active else None,
-        ),
+        "segments": await _segments(client, keys, user_id, as_text(active) if active else None),
         "live_features": _decode_hash(live) or None,
-        "experiments": await _experiments(client, ns, user_id),
-        "decisions": await _decisions(client, ns, user_id),
+        "experiments": await _experiments(shared, ns, user_id),
+        "decisions": await _decisions(shared, ns, user_id),
         "conversation": _conversation(tracker),
     }
 
 
-async def _segments(client: Any, ns: str, user: str, active: str | None) -> dict[str, Any]:
-    versions = sorted(k.split(":")[-2] for k in await scan_keys(client, f"{ns}:seg:*:meta"))
+async def _segments(
+    client: Any, keys: UserKeys, user_id: str, active: str | None
+) -> dict[str, Any]:
+    pattern = f"{keys.namespace}:seg:*:meta"
+    versions = sorted(k.split(":")[-2] for k in await scan_keys(client, pattern))
     async with client.pipeline(transaction=False) as pipe:
         for version in versions:
-            pipe.hget(bucket_key(ns, version, bucket_of(user)), user)
+            pipe.hget(keys.segment(user_id, version), keys.subject(user_id))
         found = await pipe.execute()
     by_version = {v: as_text(s) for v, s in zip(versions, found, strict=True) if s is not None}
     return {"active_version": active, "by_version": by_version}

@@ -257,22 +257,20 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def _cmd_reencrypt(args: argparse.Namespace) -> int:
-    import redis.asyncio as aioredis
     from redis.exceptions import RedisError
 
+    from actions.redis_clients import async_client, close_async
     from privacy.fields import reencrypt_profiles
 
     keyring = load_keyring(os.environ, args.secrets_dir, allow_dev=args.dev)
 
     async def run() -> int:
-        client = aioredis.Redis.from_url(
-            args.redis_url, socket_timeout=30, socket_connect_timeout=5
-        )
+        # A Redis Cluster with PZ_REDIS_CLUSTER=1 (SCAN walks every node).
+        client = async_client(args.redis_url, socket_timeout=30, socket_connect_timeout=5)
         try:
             return await reencrypt_profiles(client, args.namespace, keyring)
         finally:
-            await client.close()  # redis-py 4.6: no aclose()
-            await client.connection_pool.disconnect()
+            await close_async(client)  # redis-py 4.6: no aclose()
 
     try:
         changed = asyncio.run(run())

@@ -12,18 +12,24 @@ either can be swapped back. What they add:
   N+1 and run one user's messages at once. Here every change of a lock is a
   WATCH/MULTI transaction, the lock key expires with its last ticket, and a
   waiting message polls every 20 ms instead of every second.
-- Erasure holds: while a user is being erased (``<ns>:erasing:<digest>``, see
+- Erasure holds: while a user is being erased (``<ns>:erasing:{<bucket>}:<digest>``,
+  named by actions/segment_keys.py with the pseudonym key the other services use; see
   privacy/erasure.py) no tracker of theirs is saved or streamed, so a message
   that arrives mid-erasure cannot bring the conversation back.
 - Retention: trackers expire ``record_exp`` seconds after the last save
   (endpoints.yml; Rasa's own option, here defaulting to PZ_RETENTION_DAYS).
 - ``keys()`` uses SCAN: the application's Redis user may not run KEYS.
+
+Both run against one Redis server, not a Redis Cluster (the tracker key and the erasure
+marker do not share a slot); beside a cluster they use the standalone Redis, where the
+eraser sets the marker too (actions/redis_clients.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from contextlib import asynccontextmanager
@@ -38,8 +44,9 @@ from rasa.utils.endpoints import EndpointConfig
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from actions.segment_keys import UserKeys
+from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
 from privacy.retention import retention_seconds
-from privacy.tombstones import erasing_key
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +106,7 @@ class RedisTrackerStore(RasaRedisTrackerStore):
         record_exp: float | None = None,
         key_prefix: str | None = None,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_S,
+        pseudonym_key: bytes | None = None,  # None: PZ_PSEUDONYM_KEY or its file, as elsewhere
         **kwargs: Any,
     ) -> None:
         if record_exp is None:
@@ -116,6 +124,7 @@ class RedisTrackerStore(RasaRedisTrackerStore):
             **kwargs,
         )
         self.namespace = key_prefix if key_prefix and key_prefix.isalnum() else "pz"
+        self.user_keys = UserKeys(self.namespace, pseudonym_key or _configured_pseudonym_key())
         self.red = resilient_client(
             host, port, db, username, password, float(socket_timeout), decode_responses=True
         )
@@ -123,7 +132,7 @@ class RedisTrackerStore(RasaRedisTrackerStore):
         self.refused_saves = 0
 
     def _erasing(self, sender_id: str) -> str:
-        return erasing_key(self.namespace, sender_id)
+        return self.user_keys.erasing(sender_id)
 
     # Rasa's signature: `timeout` is the record's expiry in seconds, not a deadline.
     async def save(
@@ -151,6 +160,15 @@ class RedisTrackerStore(RasaRedisTrackerStore):
 
     async def keys(self) -> Iterable[str]:
         return list(self.red.scan_iter(match=self.key_prefix + "*", count=1000))
+
+
+def _configured_pseudonym_key() -> bytes | None:
+    """The key the eraser names the marker with; without it the guard could not see it."""
+    try:
+        return load_pseudonym_key(os.environ, DEFAULT_SECRETS_DIR, allow_dev=True)[0]
+    except ValueError as exc:
+        logger.error("erasure guard without the pseudonym key (%s): fix PZ_PSEUDONYM_KEY", exc)
+        return None
 
 
 class RedisLockStore(LockStore):

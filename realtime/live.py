@@ -1,6 +1,7 @@
 """Live features: what one event changes, computed as plain data, applied atomically in Redis.
 
-Live features of a user live in one hash, `pz:live:<user_id>`:
+Live features of a user live in one hash, `pz:live:{<bucket>}:<user_id>` (the user's hash
+tag, actions/segment_keys.py):
 
     messages, sessions, last_seen            counts and the latest event time
     daypart_night|morning|afternoon|evening  messages by local time of day
@@ -11,7 +12,7 @@ Live features of a user live in one hash, `pz:live:<user_id>`:
     segment, persona, segment_reason, segment_at, segment_version   (online assignment)
 
 Updates are applied by a Lua script that first records each stream entry id in
-`pz:live:<user_id>:ids` (HSETNX): a replayed event changes nothing.
+`pz:live:{<bucket>}:<user_id>:ids` (HSETNX): a replayed event changes nothing.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def as_features(live: dict[str, str], now: float) -> dict[str, Any]:
 
 
 # Applies a chunk of updates in one call. KEYS: per update, its live hash, ids hash, consent
-# hash and erasure marker (KEYS_PER_UPDATE). ARGV: ids ttl, live-hash ttl, sentiment alpha,
+# hash and erasure marker (KEYS_PER_UPDATE); on a Redis Cluster all of a call's keys must be
+# in one slot (realtime/worker.py groups them). ARGV: ids ttl, live-hash ttl, sentiment alpha,
 # a JSON array with one object per update: {"e": entry id, "i": integer increments,
 # "f": float increments, "s": set, "x": max, "n": min, "m": sentiment or null}, and "1" when
 # only users who consented to personalization get live features.

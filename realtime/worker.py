@@ -7,6 +7,11 @@ one pipelined round trip), acknowledge the batch, then re-assign the segment
 of users whose features changed enough: after any purchase, and after new
 messages once `reassign_interval_s` has passed since their last assignment.
 The model is the one `segment publish` made active (its JSON assigner spec).
+
+On a Redis Cluster (PZ_REDIS_CLUSTER=1) the live features are on the cluster and the event
+stream on the standalone Redis beside it (PZ_SHARED_REDIS_URL). A script call may only
+touch one slot there, so updates are batched per slot instead of in runs of 100; the
+calls still go out in one pipeline, split per node.
 """
 
 from __future__ import annotations
@@ -22,15 +27,20 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 from redis.exceptions import NoScriptError, ResponseError
 
-from actions.segment_keys import active_key, bucket_key, bucket_of, live_key, model_key
-from actions.store import profile_key
-from privacy.consent import consent_key
+from actions.redis_clients import (
+    SHARED_URL_ENV,
+    async_client,
+    close_async,
+    cluster_mode,
+    is_cluster,
+    shared_url,
+)
+from actions.segment_keys import UserKeys, active_key, model_key
 from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
-from privacy.pseudonyms import subject
 from privacy.retention import retention_seconds
-from privacy.tombstones import erasing_key
 from realtime.live import (
     APPLY_SCRIPT,
     KEYS_PER_UPDATE,
@@ -112,13 +122,15 @@ class FeatureWorker:
         reassign_interval_s: float = 30.0,
         live_ttl_s: int = DEFAULT_LIVE_TTL_S,
         require_consent: bool = True,
-        pseudonym_key: bytes | None = None,  # how published segments name users
+        pseudonym_key: bytes | None = None,  # names published segments and tags user keys
     ) -> None:
         self.source, self.client, self.namespace = source, client, namespace
         self.reassign_interval_s = reassign_interval_s
         self.live_ttl_s = live_ttl_s
         self.require_consent = require_consent
         self.pseudonym_key = pseudonym_key
+        self.keys = UserKeys(namespace, pseudonym_key)
+        self.per_tag = is_cluster(client)  # one slot per script call on a cluster
         self.models = ModelCache(client, namespace)
         self.stats = Stats()
         self._sha: str | None = None
@@ -132,7 +144,7 @@ class FeatureWorker:
         if self._sha is None:  # EVALSHA inside a pipeline cannot fall back to EVAL
             self._sha = await self.client.script_load(APPLY_SCRIPT)
         touched: dict[str, str] = {}
-        keys: list[str] = []
+        keys: list[list[str]] = []
         payloads: list[dict] = []
         updates: list[Update] = []
         for event_id, event in entries:
@@ -149,31 +161,16 @@ class FeatureWorker:
             if update is None:
                 self.stats.skipped += 1
                 continue
-            keys += self._keys(update.user_id)
+            keys.append(self._keys(update.user_id))
             payloads.append(update_payload(update, event_id))
             updates.append(update)
-        results: list[int] = []
-        n = KEYS_PER_UPDATE
-        chunks = await self._apply_chunks(keys, payloads)
-        if any(isinstance(chunk, NoScriptError) for chunk in chunks):
-            # Redis restarted and forgot the script: load it again, apply again. Nothing
-            # was applied by a NOSCRIPT call, so this cannot double count.
-            self._sha = await self.client.script_load(APPLY_SCRIPT)
-            chunks = await self._apply_chunks(keys, payloads)
-        for number, chunk in enumerate(chunks):
-            if isinstance(chunk, ResponseError):  # e.g. a live key of the wrong type
-                start = number * APPLY_CHUNK
-                chunk = await self._apply_one_by_one(
-                    keys[n * start : n * (start + APPLY_CHUNK)],
-                    payloads[start : start + APPLY_CHUNK],
-                )
-            results += chunk
-        for update, result in zip(updates, results, strict=False):
+        results = await self._apply(keys, payloads)
+        for update, result in zip(updates, results, strict=True):
             if result == 1 and (
                 update.kind == "purchase" or touched.get(update.user_id) != "purchase"
             ):
                 touched[update.user_id] = update.kind
-        for payload, result in zip(payloads, results, strict=False):
+        for payload, result in zip(payloads, results, strict=True):
             if result == -1:
                 self.stats.malformed += 1
                 await self.client.xadd(
@@ -188,47 +185,89 @@ class FeatureWorker:
         await self.source.ack([eid for eid, _ in entries])
         await self.reassign(touched)
 
-    async def _apply_chunks(self, keys: list[str], payloads: list[dict]) -> list:
-        n = KEYS_PER_UPDATE
-        if not payloads:
+    def _chunks(self, keys: list[list[str]]) -> list[list[int]]:
+        """Indexes of the updates each script call applies, in stream order: runs of
+        APPLY_CHUNK, or on a cluster runs within one slot (a call must stay in one slot)."""
+        if not self.per_tag:
+            return [
+                list(range(start, min(start + APPLY_CHUNK, len(keys))))
+                for start in range(0, len(keys), APPLY_CHUNK)
+            ]
+        by_slot: dict[int, list[int]] = {}
+        for i, user_keys in enumerate(keys):
+            by_slot.setdefault(key_slot(user_keys[0].encode()), []).append(i)
+        return [
+            group[start : start + APPLY_CHUNK]
+            for group in by_slot.values()
+            for start in range(0, len(group), APPLY_CHUNK)
+        ]
+
+    async def _apply(self, keys: list[list[str]], payloads: list[dict]) -> list[int | None]:
+        """One result per update (None: Redis refused it; dead-lettered)."""
+        results: list[int | None] = [None] * len(payloads)
+        chunks = self._chunks(keys)
+        replies = await self._apply_chunks(keys, payloads, chunks)
+        lost = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if lost:
+            # Redis (or one cluster node) restarted and forgot the script: load it again (on
+            # every node) and apply those chunks again. Nothing was applied by a NOSCRIPT call,
+            # so this cannot double count.
+            self._sha = await self.client.script_load(APPLY_SCRIPT)
+            again = await self._apply_chunks(keys, payloads, [chunks[n] for n in lost])
+            for n, reply in zip(lost, again, strict=True):
+                replies[n] = reply
+        for chunk, reply in zip(chunks, replies, strict=True):
+            if isinstance(reply, ResponseError):  # e.g. a live key of the wrong type
+                reply = await self._apply_one_by_one(keys, payloads, chunk)
+            elif isinstance(reply, Exception):
+                raise reply
+            for i, result in zip(chunk, reply, strict=True):
+                results[i] = result
+        return results
+
+    async def _apply_chunks(
+        self, keys: list[list[str]], payloads: list[dict], chunks: list[list[int]]
+    ) -> list:
+        if not chunks:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
-            for start in range(0, len(payloads), APPLY_CHUNK):
-                chunk_keys = keys[n * start : n * (start + APPLY_CHUNK)]
-                pipe.evalsha(
+            for chunk in chunks:
+                chunk_keys = [key for i in chunk for key in keys[i]]
+                # execute_command, not pipe.evalsha: redis-py's cluster pipeline refuses the
+                # evalsha method (it could not reload a script per node); NOSCRIPT is handled
+                # above, and the command is routed by its keys like any other.
+                pipe.execute_command(
+                    "EVALSHA",
                     self._sha,
                     len(chunk_keys),
                     *chunk_keys,
-                    *self._args(payloads[start : start + APPLY_CHUNK]),
+                    *self._args([payloads[i] for i in chunk]),
                 )
             return await pipe.execute(raise_on_error=False)
 
     def _keys(self, user: str) -> list[str]:
-        key = live_key(self.namespace, user)
-        return [
-            key,
-            f"{key}:ids",
-            consent_key(self.namespace, user),
-            erasing_key(self.namespace, user),
-        ]
+        names = self.keys.names(user)
+        return [names.live, names.live_ids, names.consent, names.erasing]
 
     def _args(self, payloads: list[dict]) -> list:
         return script_args(payloads, self.live_ttl_s, self.require_consent)
 
-    async def _apply_one_by_one(self, keys: list[str], payloads: list[dict]) -> list[int]:
+    async def _apply_one_by_one(
+        self, keys: list[list[str]], payloads: list[dict], chunk: list[int]
+    ) -> list[int | None]:
         """Isolate the update Redis refused, so one bad key cannot stall the stream."""
-        out = []
-        n = KEYS_PER_UPDATE
-        for i, payload in enumerate(payloads):
+        out: list[int | None] = []
+        for i in chunk:
             try:
                 out += await self.client.evalsha(
-                    self._sha, n, *keys[n * i : n * i + n], *self._args([payload])
+                    self._sha, KEYS_PER_UPDATE, *keys[i], *self._args([payloads[i]])
                 )
             except ResponseError as exc:
                 self.stats.malformed += 1
+                out.append(None)
                 await self.client.xadd(
                     self.dead_letters,
-                    {"id": payload["e"], "reason": str(exc)[:200]},
+                    {"id": payloads[i]["e"], "reason": str(exc)[:200]},
                     maxlen=10_000,
                     approximate=True,
                 )
@@ -254,12 +293,9 @@ class FeatureWorker:
             return users
         async with self.client.pipeline(transaction=False) as pipe:
             for user in chat_only:
-                pipe.hget(profile_key(user, self.namespace), "segment")
+                pipe.hget(self.keys.profile(user), "segment")
                 if version:
-                    published_as = subject(user, self.pseudonym_key)
-                    pipe.hget(
-                        bucket_key(self.namespace, version, bucket_of(published_as)), published_as
-                    )
+                    pipe.hget(self.keys.segment(user, version), self.keys.subject(user))
             found = await pipe.execute()
         per_user = 2 if version else 1
         known = {
@@ -283,7 +319,7 @@ class FeatureWorker:
         users = await self._without_known_segment(users, touched, version)
         async with self.client.pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.hgetall(live_key(self.namespace, user))
+                pipe.hgetall(self.keys.live(user))
             lives = await pipe.execute()
         due: list[tuple[str, dict[str, str], dict]] = []
         for user, raw in zip(users, lives, strict=True):
@@ -298,7 +334,7 @@ class FeatureWorker:
             for (user, live, features), segment in zip(due, segments, strict=True):
                 self.stats.reassigned += 1
                 self._remember(user, now)
-                key = live_key(self.namespace, user)
+                key = self.keys.live(user)
                 if segment == live.get("segment") and version == live.get("segment_version"):
                     pipe.hset(key, "segment_at", f"{now:.3f}")
                     continue
@@ -347,8 +383,12 @@ class FeatureWorker:
 
 
 async def _main(args) -> int:
-    client = aioredis.Redis.from_url(args.redis_url, socket_timeout=5, socket_connect_timeout=2)
-    source = RedisStreamSource(client, args.stream, args.group, args.consumer)
+    timeouts = dict(socket_timeout=5, socket_connect_timeout=2)
+    client = async_client(args.redis_url, cluster=args.cluster, **timeouts)
+    events = client
+    if args.cluster:  # the stream stays on the standalone Redis beside the cluster
+        events = async_client(args.events_url or shared_url(), cluster=False, **timeouts)
+    source = RedisStreamSource(events, args.stream, args.group, args.consumer)
     await source.ensure_group()
     key, _ = load_pseudonym_key(os.environ, DEFAULT_SECRETS_DIR, allow_dev=True)
     worker = FeatureWorker(
@@ -361,7 +401,9 @@ async def _main(args) -> int:
     logger.info("feature worker %s consuming %s (group %s)", args.consumer, args.stream, args.group)
     await worker.run(stop)
     logger.info("feature worker stopped: %s", worker.stats)
-    await client.close()
+    await close_async(client)
+    if events is not client:
+        await close_async(events)
     return 0
 
 
@@ -369,6 +411,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--redis-url", default=os.environ.get("PZ_REDIS_URL", "redis://127.0.0.1:6390/0")
+    )
+    parser.add_argument(
+        "--cluster",
+        action=argparse.BooleanOptionalAction,
+        default=cluster_mode(),
+        help="--redis-url is a Redis Cluster node (default: PZ_REDIS_CLUSTER)",
+    )
+    parser.add_argument(
+        "--events-url",
+        default=os.environ.get(SHARED_URL_ENV) or None,
+        help="with --cluster: the standalone Redis holding the stream (PZ_SHARED_REDIS_URL)",
     )
     parser.add_argument("--stream", default=DEFAULT_STREAM)
     parser.add_argument("--group", default="features")

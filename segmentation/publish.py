@@ -1,18 +1,24 @@
 """Versioned, atomic publishing of segments to Redis.
 
-Key schema (namespace `pz`, db 0):
+Key schema (namespace `pz`; names from actions/segment_keys.py):
 
     pz:seg:active               string  the active version id
+    pz:seg:active:{<bucket>}    string  the same, once per bucket (what the lookup reads)
     pz:seg:versions             zset    complete versions, scored by creation time
     pz:seg:pending              set     versions being written (cleaned up if a publish died)
     pz:seg:<ver>:meta           hash    audit metadata (see `publish`)
     pz:seg:<ver>:model          string  JSON assigner spec (segmentation/assign.py)
-    pz:seg:<ver>:b:<bucket>     hash    user id -> segment id, bucket = crc32(user id) % 16384
+    pz:seg:<ver>:b:{<bucket>}   hash    pseudonym -> segment id, bucket = crc32(pseudonym) % 16384
 
 A version is written completely under its own keys, then one MULTI/EXEC makes
-it active: readers see the old or the new version, never a mix. Small bucket
-hashes keep Redis memory per user low (listpack encoding) and let one
-pipelined HSET write a hundred users.
+it active (the global pointer and its 16,384 per-bucket copies): readers see
+the old or the new version, never a mix. On a Redis Cluster there is no MULTI
+across nodes: activation is one pipeline split per node, atomic on each node,
+so for a moment users on one node may already see the new version while users
+on another still see the old one (each user sees one version, never a mix of
+two). Small bucket hashes keep Redis memory per user low (listpack encoding)
+and let one pipelined HSET write a hundred users; the `{<bucket>}` hash tag
+puts a bucket beside the profiles of its users (one slot, one node).
 """
 
 from __future__ import annotations
@@ -25,7 +31,16 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from actions.segment_keys import BUCKETS, active_key, bucket_key, bucket_of, meta_key, model_key
+from actions.redis_clients import is_cluster
+from actions.segment_keys import (
+    BUCKETS,
+    active_key,
+    bucket_active_key,
+    bucket_key,
+    bucket_of,
+    meta_key,
+    model_key,
+)
 from segmentation.errors import PublishError
 
 CHUNK_BUCKETS = 256  # buckets per pipeline round trip
@@ -38,6 +53,9 @@ class Keys:
     @property
     def active(self) -> str:
         return active_key(self.namespace)
+
+    def bucket_active(self, bucket: int) -> str:
+        return bucket_active_key(self.namespace, bucket)
 
     @property
     def versions(self) -> str:
@@ -73,6 +91,18 @@ def group_by_bucket(user_ids: Iterable[str], segments: Iterable[str]) -> dict[in
     for user, seg in zip(user_ids, segments, strict=True):
         buckets.setdefault(bucket_of(user), {})[user] = seg
     return buckets
+
+
+def activate(client: redis.Redis, keys: Keys, version: str, also=None) -> None:
+    """Point the global and every per-bucket active pointer at `version`, with `also(pipe)`'s
+    commands: one MULTI on a server, one pipeline per node on a cluster."""
+    with client.pipeline(transaction=not is_cluster(client)) as pipe:
+        pipe.set(keys.active, version)
+        for bucket in range(BUCKETS):
+            pipe.set(keys.bucket_active(bucket), version)
+        if also is not None:
+            also(pipe)
+        pipe.execute()
 
 
 def delete_version(client: redis.Redis, keys: Keys, version: str, batch: int = 500) -> int:
@@ -121,6 +151,8 @@ def publish(
         raise PublishError("user ids and segments differ in length")
     if len(set(user_ids)) != len(user_ids):
         raise PublishError("duplicate user ids in the assignments")
+    if version is not None and any(ch in version for ch in "{}:*?[]"):
+        raise PublishError(f"version {version!r}: no braces, colons or glob characters")
     try:
         cleaned = cleanup_stale(client, keys)
         version = version or new_version_id()
@@ -140,12 +172,13 @@ def publish(
         )
         if written != len(user_ids):
             raise PublishError(f"wrote {written} of {len(user_ids)} users; not activating")
-        with client.pipeline(transaction=True) as pipe:
-            pipe.set(keys.active, version)
+
+        def complete(pipe) -> None:
             pipe.zadd(keys.versions, {version: created})
             pipe.srem(keys.pending, version)
             pipe.hset(keys.meta(version), "status", "complete")
-            pipe.execute()
+
+        activate(client, keys, version, complete)
         retired = enforce_retention(client, keys, keep)
     except redis.RedisError as exc:
         raise PublishError(
@@ -210,7 +243,7 @@ def rollback(client: redis.Redis, to: str | None = None, keys: Keys = DEFAULT_KE
         raise PublishError(
             f"version {to!r} is not a complete published version; see " "'segment versions'"
         )
-    client.set(keys.active, to)
+    activate(client, keys, to)
     return to
 
 

@@ -137,6 +137,162 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RedisClusterServers:
+    """A local Redis Cluster: `nodes` redis-server processes (cluster-enabled, loopback, no
+    replicas) joined with ``redis-cli --cluster create``, with the ACL users of RedisServer
+    (the application user ``pz`` without @dangerous commands but INFO, ``pz-admin``)."""
+
+    def __init__(self, name: str, nodes: int = 3) -> None:
+        # Cluster bus ports are set explicitly: the default (port + 10000) may not exist.
+        self.ports = [free_port() for _ in range(nodes)]
+        self.bus_ports = [free_port() for _ in range(nodes)]
+        self.dir = VAR / f"redis-cluster-{name}-{self.ports[0]}"
+        self.procs: list[subprocess.Popen] = []
+        self.password = secrets.token_hex(16)
+        self.admin_password = secrets.token_hex(16)
+
+    @property
+    def url(self) -> str:
+        """The application user's URL of the first node (the client discovers the others)."""
+        return f"redis://pz:{self.password}@127.0.0.1:{self.ports[0]}/0"
+
+    def node_url(self, port: int, admin: bool = True) -> str:
+        user, password = ("pz-admin", self.admin_password) if admin else ("pz", self.password)
+        return f"redis://{user}:{password}@127.0.0.1:{port}/0"
+
+    def _admin(self, port: int):
+        import redis
+
+        return redis.Redis.from_url(self.node_url(port), socket_timeout=2)
+
+    def _state_ok(self) -> bool:
+        try:
+            for port in self.ports:
+                with self._admin(port) as node:
+                    if node.cluster("INFO").get("cluster_state") != "ok":
+                        return False
+            return True
+        except Exception:  # not up yet, whatever the reason
+            return False
+
+    def start(self) -> RedisClusterServers:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        acl = self.dir / "users.acl"
+        acl.write_text(
+            "user default off\n"
+            # INFO is @dangerous, but redis-py's cluster client needs it to connect.
+            f"user pz on #{_sha256(self.password)} ~* &* +@all -@dangerous +info\n"
+            f"user pz-admin on #{_sha256(self.admin_password)} ~* &* +@all\n"
+        )
+        acl.chmod(0o600)
+        for port, bus in zip(self.ports, self.bus_ports, strict=True):
+            data = self.dir / str(port)
+            data.mkdir(exist_ok=True)
+            proc = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    str(bus),
+                    "--cluster-config-file",
+                    str(data / "nodes.conf"),
+                    "--cluster-node-timeout",
+                    "5000",
+                    "--dir",
+                    str(data),
+                    "--aclfile",
+                    str(acl),
+                    "--appendonly",
+                    "no",
+                    "--save",
+                    "",
+                ],
+                stdout=(data / "redis.log").open("ab"),
+                stderr=subprocess.STDOUT,
+            )
+            self.procs.append(proc)
+        for port, proc in zip(self.ports, self.procs, strict=True):
+            _wait(lambda port=port: self._ping(port), f"cluster node {port}", 10, proc)
+        created = subprocess.run(
+            [
+                "redis-cli",
+                "--user",
+                "pz-admin",
+                "--no-auth-warning",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            env=os.environ | {"REDISCLI_AUTH": self.admin_password},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if created.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout[-3000:]}")
+        _wait(self._state_ok, "cluster_state:ok on every node", 30)
+        return self
+
+    def _ping(self, port: int) -> bool:
+        try:
+            with self._admin(port) as node:
+                return bool(node.ping())
+        except Exception:  # not up yet
+            return False
+
+    def node_of(self, key: str) -> int:
+        """The port of the node that serves `key`'s slot."""
+        with self._admin(self.ports[0]) as node:
+            slot = node.cluster("KEYSLOT", key)
+            for start, end, master, *_ in node.cluster("SLOTS"):
+                if start <= slot <= end:
+                    return int(master[1])
+        raise LookupError(slot)
+
+    def command_counts(self) -> dict[int, dict[str, int]]:
+        """Commands each node has run, by name (INFO commandstats; INFO itself excluded)."""
+        out = {}
+        for port in self.ports:
+            with self._admin(port) as node:
+                stats = node.info("commandstats")
+            out[port] = {
+                name.removeprefix("cmdstat_"): int(value["calls"])
+                for name, value in stats.items()
+                if name != "cmdstat_info"
+            }
+        return out
+
+    def reset_stats(self) -> None:
+        for port in self.ports:
+            with self._admin(port) as node:
+                node.config_resetstat()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self.procs = []
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def rasa_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(

@@ -334,9 +334,7 @@ async def test_greeting_follows_persona_time_of_day_and_recent_purchase(store, d
     greet = ActionGreet(store=store, clock=lambda: morning_in_berlin)
 
     plain, events = await run(greet, tracker, domain)
-    await store.client.hset(
-        f"{store.namespace}:live:user_test", "last_purchase", morning_in_berlin - 3600
-    )
+    await store.client.hset(store.keys.live("user_test"), "last_purchase", morning_in_berlin - 3600)
     after_purchase, _ = await run(greet, tracker, domain)
     await store.put_profile("user_test", {"segment": "default"})
     default_morning, _ = await run(greet, tracker, domain)

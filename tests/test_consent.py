@@ -22,7 +22,7 @@ from actions.store import ProfileStore
 from experiments.decisions import DecisionStore
 from experiments.policy import ArmChooser
 from privacy.audit import find_traces
-from privacy.consent import consent_key, policy_version
+from privacy.consent import policy_version
 from privacy.keys import Keyring
 from tests.conftest import FIXTURE_USER, tracker_from_fixture
 
@@ -48,7 +48,7 @@ async def run(action, tracker, domain) -> tuple[list[dict[str, Any]], dict[str, 
 
 
 async def withdraw(store: ProfileStore) -> None:
-    await store.client.delete(consent_key(store.namespace, FIXTURE_USER))
+    await store.client.delete(store.keys.consent(FIXTURE_USER))
 
 
 async def test_without_an_answer_the_default_persona_answers_and_asks_once(store, domain):
@@ -82,7 +82,7 @@ async def test_refusal_means_default_wording_and_no_question(store, domain):
     )
     assert messages[0]["text"] == DENIED_TEXT
     assert slots == {"consent": "denied", "segment": "default"}
-    record = await store.client.hgetall(consent_key(store.namespace, FIXTURE_USER))
+    record = await store.client.hgetall(store.keys.consent(FIXTURE_USER))
     assert record[b"status"] == b"denied" and record[b"policy"] == policy_version().encode()
 
     answer, _ = await run(
@@ -105,7 +105,7 @@ async def test_consent_is_recorded_with_time_policy_and_channel_and_takes_effect
     messages, slots = await run(ActionSetConsent(store=store), tracker, domain)
 
     assert messages[0]["text"] == GRANTED_TEXT and slots == {"consent": "granted"}
-    record = await store.client.hgetall(consent_key(store.namespace, FIXTURE_USER))
+    record = await store.client.hgetall(store.keys.consent(FIXTURE_USER))
     assert record[b"status"] == b"granted" and float(record[b"at"]) > 1.7e9
     assert record[b"policy"] == policy_version().encode() and record[b"channel"] == b"web"
     answer, _ = await run(
@@ -117,7 +117,7 @@ async def test_consent_is_recorded_with_time_policy_and_channel_and_takes_effect
 
 
 async def test_withdrawal_removes_live_features(store, domain):
-    live = f"{store.namespace}:live:{FIXTURE_USER}"
+    live = store.keys.live(FIXTURE_USER)
     await store.client.hset(live, mapping={"messages": 3, "persona": "bargain_hunter"})
     await run(ActionSetConsent(store=store), intent_tracker("refuse_consent", "stop"), domain)
     assert await store.client.exists(live) == 0
@@ -140,7 +140,7 @@ async def test_what_do_you_know_and_forget_me(store, domain):
         FIXTURE_USER,
         encrypt_fields({"segment": "bargain_hunter", "name": "Ada Lovelace"}, KEYRING),
     )
-    await store.client.hset(f"{store.namespace}:live:{FIXTURE_USER}", "messages", 4)
+    await store.client.hset(store.keys.live(FIXTURE_USER), "messages", 4)
 
     shown, _ = await run(
         ActionShowMyData(store=store, keyring=KEYRING),

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 import requests
 
 from actions.demo_users import DEMO_USERS
+from actions.segment_keys import UserKeys
 from privacy.consent import consent_record
 from privacy.pseudonyms import pseudonym
 from tests.servers import (
@@ -40,6 +41,7 @@ from tests.servers import (
 pytestmark = pytest.mark.e2e
 SLACK_SECRET = secrets.token_hex(16)  # generated per run: no secret lives in the repo
 KEY = PSEUDONYM_KEY.encode()  # the key the test's servers use (PZ_PSEUDONYM_KEY)
+KEYS = UserKeys("pz", KEY)  # the servers' key names (the key decides each user's hash tag)
 MODEL = ROOT / "models" / "voltmart.tar.gz"
 
 
@@ -67,12 +69,12 @@ class Stack:
 
     def set_profile(self, sender: str, **fields: str) -> None:
         """A returning customer: a profile, and yes to personalization."""
-        self.redis.delete(f"pz:profile:{sender}")
-        self.redis.hset(f"pz:profile:{sender}", mapping=fields)
+        self.redis.delete(KEYS.profile(sender))
+        self.redis.hset(KEYS.profile(sender), mapping=fields)
         self.consent(sender)
 
     def consent(self, sender: str, status: str = "granted") -> None:
-        self.redis.hset(f"pz:consent:{sender}", mapping=consent_record(status, "rest"))
+        self.redis.hset(KEYS.consent(sender), mapping=consent_record(status, "rest"))
 
 
 @pytest.fixture(scope="module")
@@ -237,14 +239,14 @@ def test_the_deals_offer_can_be_accepted(stack: Stack):
 
 
 def test_consent_is_asked_first_and_then_personalizes(stack: Stack):
-    stack.redis.hset("pz:profile:user_asked", mapping={"segment": "bargain_hunter"})
+    stack.redis.hset(KEYS.profile("user_asked"), mapping={"segment": "bargain_hunter"})
     first = stack.messages("user_asked", "can you recommend a phone?")
     assert first[0]["text"].startswith("Popular smartphones:")  # not yet personalized
     assert first[-1]["text"].startswith("May I use what you tell me")
     assert [b["payload"] for b in first[-1]["buttons"]] == ["/give_consent", "/refuse_consent"]
 
     assert stack.say("user_asked", "/give_consent").startswith("Thanks! From now on")
-    record = stack.redis.hgetall("pz:consent:user_asked")
+    record = stack.redis.hgetall(KEYS.consent("user_asked"))
     assert record["status"] == "granted" and record["policy"] and record["channel"] == "rest"
     assert "Best value smartphones" in stack.say("user_asked", "can you recommend a phone?")
 
@@ -402,13 +404,14 @@ async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, pl
     client = aioredis.Redis.from_url(stack.redis_url)
     source = RedisStreamSource(client, "pz:events")
     await source.ensure_group()
-    worker = FeatureWorker(source, client, "pz")
+    worker = FeatureWorker(source, client, "pz", pseudonym_key=KEY)
     for i in range(3):  # big-ticket purchases, as the CRM ingest would stream them
         await publish_event(client, purchase_event("live_user", 2200.0 + i, "laptops"))
     while entries := await source.read(500, 100):
         await worker.process(entries)
 
-    live = {k.decode(): v.decode() for k, v in (await client.hgetall("pz:live:live_user")).items()}
+    raw = await client.hgetall(KEYS.live("live_user"))
+    live = {k.decode(): v.decode() for k, v in raw.items()}
     assert int(live["messages"]) >= 1  # Rasa's own events reached the worker through the stream
     assert live["segment_reason"].startswith("purchase: ")
     after = stack.say("live_user", "any deals on headphones?", timezone=tz)
@@ -602,10 +605,10 @@ def test_purchase_ingested_through_the_gateway_changes_the_next_answer(
         client = aioredis.Redis.from_url(stack.redis_url)
         source = RedisStreamSource(client, "pz:events", consumer="e2e-gateway")
         await source.ensure_group()
-        worker = FeatureWorker(source, client, "pz")
+        worker = FeatureWorker(source, client, "pz", pseudonym_key=KEY)
         while entries := await source.read(500, 100):
             await worker.process(entries)
-        live = await client.hgetall(f"pz:live:{sender}")
+        live = await client.hgetall(KEYS.live(sender))
         await client.close()
         return {k.decode(): v.decode() for k, v in live.items()}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
+from actions.segment_keys import UserKeys
+from gateway import privacy_routes
 from privacy.audit import find_traces
 from privacy.consent import record_consent
 from tests.servers import free_port
@@ -16,11 +18,17 @@ def ops(gw) -> dict[str, str]:
     return gw.bearer("ops", scopes=("privacy",))
 
 
+def user_keys(ns: str) -> UserKeys:
+    """Key names as the gateway's privacy routes build them (its pseudonym key)."""
+    return UserKeys(ns, privacy_routes._keyring().pseudonym_key)
+
+
 async def seed(redis_url: str, ns: str, user: str) -> aioredis.Redis:
     client = aioredis.Redis.from_url(redis_url)
-    await client.hset(f"{ns}:profile:{user}", mapping={"segment": "bargain_hunter"})
-    await client.hset(f"{ns}:live:{user}", mapping={"messages": 2})
-    await record_consent(client, ns, user, "granted", "web")
+    keys = user_keys(ns)
+    await client.hset(keys.profile(user), mapping={"segment": "bargain_hunter"})
+    await client.hset(keys.live(user), mapping={"messages": 2})
+    await record_consent(client, ns, user, "granted", "web", keys.pseudonym_key)
     await client.xadd(f"{ns}:events", {"event": f'{{"sender_id": "{user}"}}'})
     return client
 
@@ -57,7 +65,7 @@ async def test_operators_erase_a_list_of_users_with_a_receipt(gw, redis_url):
     assert receipt["gone_1"]["profile"] == 1 and receipt["gone_1"]["consent"] == 1
     assert receipt["gone_1"]["live_features"] == 1 and receipt["gone_1"]["stream:events"] == 1
     assert await find_traces(client, ["gone_1", "gone_2"], f"{ns}:*") == []
-    assert await client.exists(f"{ns}:profile:stays")
+    assert await client.exists(user_keys(ns).profile("stays"))
     await client.close()
 
 

@@ -16,6 +16,7 @@ import redis
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from actions.segment_keys import UserKeys
 from actions.store import ProfileStore
 from experiments.config import load_experiments
 from experiments.decisions import Decision, DecisionStore
@@ -28,12 +29,11 @@ from privacy.export import export_user, readable
 from privacy.fields import encrypt_fields
 from privacy.keys import Keyring
 from privacy.pseudonyms import pseudonym
-from privacy.tombstones import erasing_key
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode, purchase_event
 from realtime.worker import FeatureWorker
 from segmentation.publish import Keys, publish
-from tests.privacy.conftest import rasa_stores
+from tests.privacy.conftest import PSEUDONYM_KEY, rasa_stores
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "var" / "security" / "erasure.json"  # read by `make security-check`
@@ -44,18 +44,19 @@ ALICE, BOB = "alice:42@example", "bob"  # ids with glob and separator characters
 def keyring() -> Keyring:
     from cryptography.fernet import Fernet
 
-    return Keyring((Fernet.generate_key(),), b"k" * 32)
+    return Keyring((Fernet.generate_key(),), PSEUDONYM_KEY)
 
 
 async def fill(
     redis_url: str, namespace: str, client, user: str, keyring: Keyring, tag: str = "a"
 ) -> None:
-    """Write `user` into every store the way the running system does."""
-    store = ProfileStore(client, namespace=namespace)
+    """Write `user` into every store the way the running system does (one pseudonym key)."""
+    key = keyring.pseudonym_key
+    store = ProfileStore(client, namespace=namespace, pseudonym_key=key)
     await store.put_profile(
         user, encrypt_fields({"segment": "bargain_hunter", "email": f"{user}.mail"}, keyring)
     )
-    await record_consent(client, namespace, user, "granted", "rest")
+    await record_consent(client, namespace, user, "granted", "rest", key)
     stream = f"{namespace}:events"
     for event in (
         {"event": "user", "sender_id": user, "timestamp": 1.0, "text": "hi"},
@@ -67,7 +68,7 @@ async def fill(
     )
     source = RedisStreamSource(client, stream, consumer=f"c-{user}")
     await source.ensure_group()
-    worker = FeatureWorker(source, client, namespace)
+    worker = FeatureWorker(source, client, namespace, pseudonym_key=key)
     while entries := await source.read(100, 20):
         await worker.process(entries)
     for version in ("v1", "v2"):
@@ -89,7 +90,7 @@ async def fill(
     decision = Decision(user, "bargain_hunter", "recommend", "v", "base", "bandit", 0.5, ("base",))
     await decisions.record(decision)
     await decisions.feedback(decision.id, user, "down", "too_expensive")
-    tracker_store, lock_store = rasa_stores(redis_url, namespace)
+    tracker_store, lock_store = rasa_stores(redis_url, namespace, key)
     await tracker_store.save(DialogueStateTracker.from_events(user, [UserUttered("hello")]))
     lock_store.issue_ticket(user)
     await RateLimiter(client, namespace).hit("user", user, RateLimit(5, 60))
@@ -122,7 +123,7 @@ async def test_after_erasure_no_key_or_entry_names_the_user(redis_url, ns, keyri
     assert counts["experiment_exposures"] >= 2
     # Bob is untouched; aggregates keep their counts without ids.
     assert await find_traces(client, [BOB], f"{namespace}:*") == bob_before
-    assert await client.exists(f"{namespace}:profile:{BOB}")
+    assert await client.exists(UserKeys(namespace, keyring.pseudonym_key).profile(BOB))
     assert [k async for k in client.scan_iter(match=f"{namespace}:bandit:*")]
 
 
@@ -133,7 +134,7 @@ async def test_a_message_during_erasure_cannot_bring_the_tracker_back(redis_url,
     await tracker_store.save(tracker)
     loaded = await tracker_store.retrieve(ALICE)  # a turn that started before the erasure
 
-    await Eraser(client, namespace).erase([ALICE])
+    await Eraser(client, namespace, pseudonym_key=PSEUDONYM_KEY).erase([ALICE])
     loaded.update(UserUttered("are you still there?"))
     await tracker_store.save(loaded)
 
@@ -141,7 +142,7 @@ async def test_a_message_during_erasure_cannot_bring_the_tracker_back(redis_url,
     assert tracker_store.refused_saves == 1
     assert await find_traces(client, [ALICE], f"{namespace}:*") == []
     # After the grace period a new conversation is a new conversation.
-    await client.delete(erasing_key(namespace, ALICE))
+    await client.delete(UserKeys(namespace, PSEUDONYM_KEY).erasing(ALICE))
     await tracker_store.save(DialogueStateTracker.from_events(ALICE, [UserUttered("hi again")]))
     assert await client.exists(f"{namespace}:tracker:{ALICE}") == 1
 
@@ -166,7 +167,7 @@ async def test_concurrent_turn_and_erasure_leave_no_trace(redis_url, ns, keyring
 async def test_export_shows_every_store_in_plain_text(redis_url, ns, keyring):
     namespace, client = ns
     await fill(redis_url, namespace, client, ALICE, keyring)
-    raw = await client.hget(f"{namespace}:profile:{ALICE}", "email")
+    raw = await client.hget(UserKeys(namespace, keyring.pseudonym_key).profile(ALICE), "email")
     assert raw.startswith(b"enc:v1:") and ALICE.encode() not in raw  # encrypted at rest
 
     data = await export_user(client, namespace, ALICE, keyring)
@@ -180,7 +181,8 @@ async def test_export_shows_every_store_in_plain_text(redis_url, ns, keyring):
     text = readable(data)
     assert "Personalization: granted" in text and "email: alice:42@example.mail" in text
     assert "forget me" in text
-    assert "(encrypted)" in str(await export_user(client, namespace, ALICE, None))
+    keys = UserKeys(namespace, keyring.pseudonym_key)
+    assert "(encrypted)" in str(await export_user(client, namespace, ALICE, None, keys=keys))
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import pytest
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from actions.segment_keys import UserKeys
 from privacy.retention import retention_seconds
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode
@@ -39,4 +40,4 @@ async def test_trackers_and_live_features_expire(redis_url, ns):
     await source.ensure_group()
     worker = FeatureWorker(source, client, namespace, live_ttl_s=3600, require_consent=False)
     await worker.process(await source.read(10, 10))
-    assert 3500 < await client.ttl(f"{namespace}:live:ret") <= 3600
+    assert 3500 < await client.ttl(UserKeys(namespace).live("ret")) <= 3600

@@ -15,9 +15,9 @@ import redis
 import redis.asyncio as aioredis
 
 from actions.personalization import SOURCE_LIVE, resolve_profile
+from actions.segment_keys import UserKeys
 from actions.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
-from privacy.tombstones import erasing_key
 from rasa_ext.broker import RedisStreamBroker
 from realtime.sources import KafkaSource, RedisStreamSource
 from realtime.stream import encode, purchase_event
@@ -47,8 +47,9 @@ async def env(redis_url):
     client = aioredis.Redis.from_url(redis_url)
     stream = f"{ns}:events"
     yield client, ns, stream
-    async for key in client.scan_iter(match=f"{ns}:*"):
-        await client.unlink(key)
+    keys = [key async for key in client.scan_iter(match=f"{ns}:*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await client.unlink(*keys[start : start + 1000])
     await client.close()
 
 
@@ -63,7 +64,8 @@ async def drain(worker, source):
 
 
 async def live(client, ns, user):
-    return {k.decode(): v.decode() for k, v in (await client.hgetall(f"{ns}:live:{user}")).items()}
+    raw = await client.hgetall(UserKeys(ns).live(user))
+    return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 async def test_live_features_are_exact(env):
@@ -170,7 +172,7 @@ async def test_bad_events_are_skipped_safely(env):
     assert worker.stats.malformed == 2 and worker.stats.skipped == 4 and worker.stats.applied == 1
     assert await client.xlen(f"{ns}:events:dead") == 2
     assert (await live(client, ns, "never_seen_user"))["messages"] == "1"
-    assert not await client.exists(f"{ns}:live:eve")
+    assert not await client.exists(UserKeys(ns).live("eve"))
     assert (await client.xpending(stream, "features"))["pending"] == 0
 
 
@@ -295,7 +297,7 @@ async def test_chat_alone_does_not_override_a_known_segment_but_a_purchase_does(
         result.spec,
         Keys(ns),
     )
-    await client.hset(f"{ns}:profile:profiled", mapping={"segment": "tech_enthusiast"})
+    await client.hset(UserKeys(ns).profile("profiled"), mapping={"segment": "tech_enthusiast"})
     await add(
         client,
         stream,
@@ -347,7 +349,7 @@ async def test_run_loop_prefetches_and_a_restart_replays_what_it_had_not_applied
 
 async def test_a_live_key_of_the_wrong_type_is_dead_lettered_and_the_rest_applied(env):
     client, ns, stream = env
-    await client.set(f"{ns}:live:broken", "not a hash")
+    await client.set(UserKeys(ns).live("broken"), "not a hash")
     await add(
         client,
         stream,
@@ -369,7 +371,7 @@ async def test_only_consenting_users_get_live_features(env):
     await record_consent(client, ns, "yes", "granted", "rest")
     await record_consent(client, ns, "no", "denied", "rest")
     await record_consent(client, ns, "leaving", "granted", "rest")
-    await client.set(erasing_key(ns, "leaving"), 1, ex=60)
+    await client.set(UserKeys(ns).erasing("leaving"), 1, ex=60)
     await add(
         client,
         stream,
@@ -383,7 +385,8 @@ async def test_only_consenting_users_get_live_features(env):
 
     assert (await live(client, ns, "yes"))["messages"] == "1"
     for user in ("no", "unasked", "leaving"):
-        assert await client.exists(f"{ns}:live:{user}", f"{ns}:live:{user}:ids") == 0, user
+        keys = UserKeys(ns)
+        assert await client.exists(keys.live(user), keys.live_ids(user)) == 0, user
     assert worker.stats.applied == 1 and worker.stats.not_kept == 5
     assert (await client.xpending(stream, "features"))["pending"] == 0  # all acknowledged
 

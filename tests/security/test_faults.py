@@ -29,11 +29,13 @@ import pytest
 import redis
 import requests
 
+from actions.segment_keys import UserKeys
 from privacy.consent import consent_record
 from rasa_ext.channels import FALLBACK_TEXT as TURN_FALLBACK
 from tests.faultproxy import FaultProxy
 from tests.servers import (
     ACTION_SECRET,
+    PSEUDONYM_KEY,
     ROOT,
     VAR,
     VENV_BIN,
@@ -54,6 +56,7 @@ RESULTS = VAR.parent / "security" / "faults.json"
 ACTION_FALLBACK = "Sorry, I couldn't get that answer ready just now. Could you ask me again?"
 FALLBACKS = {TURN_FALLBACK, ACTION_FALLBACK}
 API_TOKEN = secrets.token_hex(16)
+KEYS = UserKeys("pz", PSEUDONYM_KEY.encode())  # the servers' key names (PZ_PSEUDONYM_KEY)
 DEADLINE_BOUND_S = 8.0  # generous: the turn deadline is 3 s; before this work a hang took 60 s
 
 
@@ -421,7 +424,7 @@ def test_a_slow_action_server_falls_back_in_time(stack: Stack):
 
 def test_the_feature_worker_restarted_loses_no_event(stack: Stack):
     sender = "fault_w1"
-    stack.db.hset(f"pz:consent:{sender}", mapping=consent_record("granted", "rest"))
+    stack.db.hset(KEYS.consent(sender), mapping=consent_record("granted", "rest"))
     for i in range(4):
         stack.say("feature worker killed", sender, f"any deals on phones? {i}")
     stack.kill_worker()
@@ -431,7 +434,7 @@ def test_the_feature_worker_restarted_loses_no_event(stack: Stack):
     deadline = time.monotonic() + 30
     messages = 0
     while time.monotonic() < deadline:
-        messages = int(stack.db.hget(f"pz:live:{sender}", "messages") or 0)
+        messages = int(stack.db.hget(KEYS.live(sender), "messages") or 0)
         if messages >= 8:
             break
         time.sleep(0.2)

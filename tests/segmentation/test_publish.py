@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from actions.personalization import SOURCE_PUBLISHED, resolve_profile
-from actions.segment_keys import bucket_of
+from actions.segment_keys import BUCKETS, LOOKUP_SCRIPT, UserKeys, bucket_of
 from actions.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
 from segmentation.errors import PublishError
@@ -42,8 +42,9 @@ def client(redis_url):
 def keys(client):
     ns = f"t{uuid.uuid4().hex[:8]}"
     yield Keys(ns)
-    for key in client.scan_iter(match=f"{ns}:*"):
-        client.unlink(key)
+    keys = list(client.scan_iter(match=f"{ns}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.unlink(*keys[start : start + 1000])
 
 
 def segment_of(client, keys, user):
@@ -58,6 +59,9 @@ def test_publish_writes_every_user_and_activates(client, keys):
     version = summary["version"]
     assert client.get(keys.active).decode() == version
     assert all(segment_of(client, keys, u) == "seg-01" for u in USERS[::97])
+    # Every bucket has its copy of the active version, in the slot of its users' keys.
+    copies = client.mget([keys.bucket_active(b) for b in range(BUCKETS)])
+    assert set(copies) == {version.encode()}
     stored = {k.decode(): v.decode() for k, v in client.hgetall(keys.meta(version)).items()}
     assert stored["status"] == "complete" and stored["rows"] == "3000"
     assert stored["algorithm"] == "kmeans" and "created_at" in stored
@@ -139,20 +143,23 @@ def test_bad_assignments_are_refused(client, keys):
 def test_readers_see_the_old_or_the_new_version_never_a_mix(client, keys, redis_url):
     publish(client, USERS, ["seg-01"] * 3000, meta({}), SPEC, keys)
     reader = redis.Redis.from_url(redis_url)
-    script = reader.register_script(
-        "local v = redis.call('GET', KEYS[1]) "
-        "return {v, redis.call('HGET', ARGV[1] .. ':seg:' .. v .. ':b:' .. ARGV[2], ARGV[3])}"
-    )
+    script = reader.register_script(LOOKUP_SCRIPT)
+    user_keys = UserKeys(keys.namespace)
     seen: list[tuple[bytes, bytes]] = []
     stop = threading.Event()
 
-    def read() -> None:
-        i = 0
+    def lookup(user: str, expected: str | None) -> list:
+        return script(keys=user_keys.lookup(user, expected), args=[expected or "", user])
+
+    def read() -> None:  # as the action server does: ask again when the version moved
+        i, expected = 0, None
         while not stop.is_set():
             user = USERS[i % len(USERS)]
-            seen.append(
-                tuple(script(keys=[keys.active], args=[keys.namespace, bucket_of(user), user]))
-            )
+            reply = lookup(user, expected)
+            if reply[0].decode() != expected:
+                expected = reply[0].decode()
+                reply = lookup(user, expected)
+            seen.append((reply[0], reply[1]))
             i += 1
 
     thread = threading.Thread(target=read)
