@@ -20,10 +20,14 @@ import redis
 import yaml
 
 from actions.demo_users import DEMO_USERS
+from actions.segment_keys import UserKeys
 from bench.common import open_loop, summary, write_result
+from privacy.consent import GRANTED, consent_record
+from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
 from segmentation.publish import publish
-from tests.servers import ROOT, RedisServer, action_server, free_port
+from tests.servers import ACTION_SECRET, PSEUDONYM_KEY, ROOT, RedisServer, action_server, free_port
 
+HEADERS = {"Content-Type": "application/json", "X-PZ-Action-Token": ACTION_SECRET}
 PERSONALIZED = "action_recommend_products"
 BASELINE = "action_noop"
 
@@ -90,9 +94,7 @@ async def measure(url: str, senders: list[str], rate: float, seconds: float, rou
 
             async def send() -> bool:
                 body = bodies[action][next(counter) % len(senders)]
-                async with session.post(
-                    url, data=body, headers={"Content-Type": "application/json"}
-                ) as resp:
+                async with session.post(url, data=body, headers=HEADERS) as resp:
                     payload = await resp.read()
                     return resp.status == 200 and (action == BASELINE or b"responses" in payload)
 
@@ -121,15 +123,22 @@ def main(argv: list[str] | None = None) -> int:
     client = redis.Redis.from_url(redis_server.url)
     senders = [f"bench_{i}" for i in range(1000)]
     segments = [fields["segment"] for fields in DEMO_USERS.values()]
+    # Keys and published ids as the action server names them (its pseudonym key), and every
+    # user said yes to personalization.
+    keys = UserKeys(
+        "pz", load_pseudonym_key({"PZ_PSEUDONYM_KEY": PSEUDONYM_KEY}, DEFAULT_SECRETS_DIR)[0]
+    )
+    consent = consent_record(GRANTED, "bench")
     with client.pipeline() as pipe:
         for i, sender in enumerate(senders):
-            pipe.hset(f"pz:profile:{sender}", mapping={"segment": segments[i % len(segments)]})
+            pipe.hset(keys.profile(sender), mapping={"segment": segments[i % len(segments)]})
+            pipe.hset(keys.consent(sender), mapping=consent)
         pipe.execute()
     # Half the users are in a published segment version, as after `segment publish`.
     personas = sorted({fields["segment"] for fields in DEMO_USERS.values()})
     publish(
         client,
-        senders[::2],
+        [keys.subject(sender) for sender in senders[::2]],
         [f"seg-0{i % 5 + 1}" for i in range(len(senders[::2]))],
         {"segments": [{"id": f"seg-0{i + 1}", "persona": p} for i, p in enumerate(personas)]},
         {"model": {}},

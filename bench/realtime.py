@@ -13,7 +13,9 @@ import time
 import redis
 import redis.asyncio as aioredis
 
+from actions.segment_keys import UserKeys
 from bench.common import percentile, write_result
+from privacy.consent import GRANTED, consent_record
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode, purchase_event
 from realtime.worker import FeatureWorker
@@ -51,8 +53,21 @@ def publish_model(url: str) -> None:
     )
 
 
+KEYS = UserKeys("pz", None)  # the worker below uses no pseudonym key either
+
+
+def grant_consent(client: redis.Redis, users: list[str]) -> None:
+    """The users said yes to personalization: the worker keeps live features only then."""
+    record = consent_record(GRANTED, "bench")
+    with client.pipeline(transaction=False) as pipe:
+        for user in users:
+            pipe.hset(KEYS.consent(user), mapping=record)
+        pipe.execute()
+
+
 async def throughput(url: str, events: int, users: int) -> dict:
     sync = redis.Redis.from_url(url)
+    grant_consent(sync, [f"rt{i:06d}" for i in range(users)])
     now = time.time()
     with sync.pipeline(transaction=False) as pipe:
         for i in range(events):
@@ -100,6 +115,7 @@ async def delay(url: str, rate: float, seconds: float) -> dict:
     task = asyncio.create_task(worker.run(stop, batch=500, block_ms=5))
     sent: dict[str, float] = {}
     total = int(rate * seconds)
+    grant_consent(redis.Redis.from_url(url), [f"dl{i:06d}" for i in range(total)])
     start = time.perf_counter()
     for i in range(total):
         wait = start + i / rate - time.perf_counter()
@@ -113,7 +129,7 @@ async def delay(url: str, rate: float, seconds: float) -> dict:
     await task
     delays = []
     for user, at in sent.items():
-        stamp = await client.hget(f"pz:live:{user}", "segment_at")
+        stamp = await client.hget(KEYS.live(user), "segment_at")
         if stamp:
             delays.append((float(stamp) - at) * 1000)
     await client.close()

@@ -27,7 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from rasa_ext import deadlines
+from rasa_ext import deadlines, speedups
 from rasa_ext.versions import check_rasa
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ class GuardedRestInput(RestInput):
         check_rasa()
         self.deadline = deadlines.turn_deadline()
         deadlines.apply()
+        speedups.install()
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> GuardedRestInput:
