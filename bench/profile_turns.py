@@ -57,15 +57,15 @@ def top(path, count: int) -> dict[str, list[dict]]:
     }
 
 
-async def drive(url: str, senders: list[str], turns: int) -> tuple[int, object]:
-    """Send `turns` personalized messages one at a time; (wrong answers, a sample answer)."""
+async def drive(url: str, senders: list[str], turns: int, kind: str) -> tuple[int, object]:
+    """Send `turns` messages of this kind one at a time; (wrong answers, a sample answer)."""
     bad, sample = 0, None
     async with aiohttp.ClientSession() as http:
         for i in range(turns):
-            body = {"sender": senders[i % len(senders)], "message": MESSAGES["personalized"]}
+            body = {"sender": senders[i % len(senders)], "message": MESSAGES[kind]}
             async with http.post(f"{url}/webhooks/rest/webhook", json=body) as resp:
                 sample = await resp.json()
-                bad += not answer_ok("personalized", sample)
+                bad += not answer_ok(kind, sample)
     return bad, sample
 
 
@@ -91,10 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--stock", action="store_true", help="Rasa without rasa_ext speed-ups")
+    parser.add_argument("--kind", choices=["personalized", "response_only"], default="personalized")
     args = parser.parse_args(argv)
 
     PROFILES.mkdir(parents=True, exist_ok=True)
-    suffix = "-stock" if args.stock else ""
+    suffix = ("-stock" if args.stock else "") + (
+        "-response-only" if args.kind != "personalized" else ""
+    )
     names = (f"rasa{suffix}", f"actions{suffix}")
     for name in names:
         (PROFILES / f"{name}.prof").unlink(missing_ok=True)
@@ -115,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         actions.start(60)
         rasa.start(300)
         senders = asyncio.run(seed_users(redis.url, "profile", args.users))
-        asyncio.run(drive(url, senders, len(senders) * 2))  # sessions start, caches warm
+        asyncio.run(drive(url, senders, len(senders) * 2, args.kind))  # sessions start, caches warm
         for service in (rasa, actions):
             os.kill(service.proc.pid, signal.SIGUSR1)
         started = time.perf_counter()
-        bad, sample = asyncio.run(drive(url, senders, args.turns))
+        bad, sample = asyncio.run(drive(url, senders, args.turns, args.kind))
         wall = time.perf_counter() - started
         for service in (rasa, actions):
             os.kill(service.proc.pid, signal.SIGUSR2)
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         redis.destroy()
 
     result = {
+        "kind": args.kind,
         "turns": args.turns,
         "stock": args.stock,
         "wrong_answers": bad,

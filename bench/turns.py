@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -130,17 +131,54 @@ async def closed_loop(send: Send, users: int, seconds: float) -> tuple[list[floa
     return latencies, errors, time.perf_counter() - start
 
 
+def tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes and their descendants
+    (Sanic workers), from /proc: robust to other load on the machine, unlike latency."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    wanted, ticks, frontier = set(pids), 0, list(pids)
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (ppid, _) in stats.items() if ppid == parent]
+        frontier += [c for c in children if c not in wanted]
+        wanted.update(children)
+    ticks = sum(stats[pid][1] for pid in wanted if pid in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def alternate(
-    paths: dict[str, Send], rounds: int, run: Callable[[Send], Awaitable[tuple]]
+    paths: dict[str, Send],
+    rounds: int,
+    run: Callable[[Send], Awaitable[tuple]],
+    pids: dict[str, dict[str, list[int]]],
 ) -> dict[str, dict[str, float]]:
+    """Summaries per path, with the CPU its servers spent per answered turn."""
     acc = {name: ([], 0, 0.0) for name in paths}
+    cpu = {name: {server: 0.0 for server in pids[name]} for name in paths}
     order = list(paths)
     for r in range(rounds):
         for name in order if r % 2 == 0 else order[::-1]:
+            before = {server: tree_cpu_s(p) for server, p in pids[name].items()}
             lat, err, dur = await run(paths[name])
+            for server, p in pids[name].items():
+                cpu[name][server] += tree_cpu_s(p) - before[server]
             old = acc[name]
             acc[name] = (old[0] + lat, old[1] + err, old[2] + dur)
-    return {name: summary(*acc[name]) for name in paths}
+    out = {}
+    for name in paths:
+        out[name] = summary(*acc[name])
+        turns = max(1, len(acc[name][0]))
+        for server, seconds in cpu[name].items():
+            out[name][f"{server}_cpu_ms_per_turn"] = round(seconds * 1000 / turns, 2)
+    return out
 
 
 async def fallbacks(http: aiohttp.ClientSession, rasa_url: str) -> dict[str, int]:
@@ -148,7 +186,12 @@ async def fallbacks(http: aiohttp.ClientSession, rasa_url: str) -> dict[str, int
         return (await resp.json()).get("fallbacks", {})
 
 
-async def measure(urls: dict[str, str], senders: dict[str, list[str]], args) -> dict:
+async def measure(
+    urls: dict[str, str],
+    senders: dict[str, list[str]],
+    pids: dict[str, dict[str, list[int]]],
+    args,
+) -> dict:
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
@@ -160,10 +203,10 @@ async def measure(urls: dict[str, str], senders: dict[str, list[str]], args) -> 
             for _ in range(len(senders[kind]) + 20):
                 await send()
         latency = await alternate(
-            paths, args.rounds, lambda send: one_at_a_time(send, args.messages)
+            paths, args.rounds, lambda send: one_at_a_time(send, args.messages), pids
         )
         throughput = await alternate(
-            paths, 2, lambda send: closed_loop(send, args.concurrency, args.seconds)
+            paths, 2, lambda send: closed_loop(send, args.concurrency, args.seconds), pids
         )
         seen = {name: await fallbacks(http, url) for name, url in urls.items()}
     return {"latency": latency, "throughput": throughput, "fallbacks": seen}
@@ -179,6 +222,22 @@ def ratios(result: dict) -> dict[str, float]:
             thr["personalized"]["throughput_rps"] / thr["stock"]["throughput_rps"], 2
         ),
         "stock_vs_response_only_p50": round(lat["stock"]["p50_ms"] / base["p50_ms"], 2),
+        "personalized_vs_response_only_rasa_cpu": round(
+            ours["rasa_cpu_ms_per_turn"] / base["rasa_cpu_ms_per_turn"], 2
+        ),
+        "stock_vs_personalized_rasa_cpu": round(
+            lat["stock"]["rasa_cpu_ms_per_turn"] / ours["rasa_cpu_ms_per_turn"], 2
+        ),
+    }
+
+
+def tuned_env(args) -> dict[str, str]:
+    """How the tuned Rasa server runs: Sanic workers (the Redis lock store allows several)
+    and TensorFlow threads per worker (Rasa's own settings)."""
+    return {
+        "SANIC_WORKERS": str(args.workers),
+        "TF_INTER_OP_PARALLELISM_THREADS": str(args.tf_threads),
+        "TF_INTRA_OP_PARALLELISM_THREADS": str(args.tf_threads),
     }
 
 
@@ -188,7 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=100, help="messages per latency round")
     parser.add_argument("--concurrency", type=int, default=8, help="users in the throughput phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="per throughput round")
-    parser.add_argument("--users", type=int, default=40, help="users per path")
+    parser.add_argument(
+        "--users", type=int, default=200, help="users per path (about five turns each)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Sanic workers of the tuned Rasa server"
+    )
+    parser.add_argument(
+        "--tf-threads", type=int, default=1, help="TensorFlow threads per worker (tuned server)"
+    )
     args = parser.parse_args(argv)
     if not (Path(__file__).parents[1] / "models").glob("*.tar.gz"):
         print("Error: no trained model in models/; run 'make train' first", file=sys.stderr)
@@ -200,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     services = []
     try:
         services.append(action_server(actions_port, redis.url, name="bench-actions").start(60))
-        services.append(rasa_server(fast_port, endpoints, name="bench-rasa").start(300))
+        services.append(
+            rasa_server(fast_port, endpoints, name="bench-rasa", **tuned_env(args)).start(300)
+        )
         services.append(
             rasa_server(stock_port, endpoints, name="bench-rasa-stock", PZ_RASA_SPEEDUPS="0").start(
                 300
@@ -212,7 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         fast, stock = f"http://127.0.0.1:{fast_port}", f"http://127.0.0.1:{stock_port}"
         urls = {"response_only": fast, "personalized": fast, "stock": stock}
-        result = asyncio.run(measure(urls, senders, args))
+        actions_pid, fast_pid, stock_pid = (svc.proc.pid for svc in services)
+        pids = {
+            "response_only": {"rasa": [fast_pid], "actions": [actions_pid]},
+            "personalized": {"rasa": [fast_pid], "actions": [actions_pid]},
+            "stock": {"rasa": [stock_pid], "actions": [actions_pid]},
+        }
+        result = asyncio.run(measure(urls, senders, pids, args))
     finally:
         for service in reversed(services):
             service.stop()
@@ -223,14 +298,19 @@ def main(argv: list[str] | None = None) -> int:
         "p50_and_p99_within": 1.3,
         "throughput_vs_stock_at_least": 4.0,
     }
-    result["setup"] = vars(args) | {"messages": MESSAGES}
+    result["command"] = "python -m bench.turns"
+    result["setup"] = vars(args) | {"messages": MESSAGES, "tuned_env": tuned_env(args)}
     path = write_result("turns", result)
-    print(f"turn            p50 ms   p95 ms   p99 ms   msg/s (C={args.concurrency})  errors")
+    print(
+        f"turn            p50 ms   p95 ms   p99 ms   msg/s (C={args.concurrency})"
+        "  CPU ms/turn: Rasa  actions  errors"
+    )
     for kind in MESSAGES:
         lat, thr = result["latency"][kind], result["throughput"][kind]
         print(
             f"{kind:14s} {lat['p50_ms']:7.1f}  {lat['p95_ms']:7.1f}  {lat['p99_ms']:7.1f}"
-            f"   {thr['throughput_rps']:8.1f}      {lat['errors'] + thr['errors']}"
+            f"   {thr['throughput_rps']:8.1f}            {lat['rasa_cpu_ms_per_turn']:6.1f}"
+            f"  {lat['actions_cpu_ms_per_turn']:6.1f}   {lat['errors'] + thr['errors']}"
         )
     for name, value in result["ratios"].items():
         print(f"{name:40s} {value}")

@@ -1,0 +1,193 @@
+"""Refresh the README's performance summary from bench/results/*.json.
+
+`make bench` runs this last. The table sits between two markers in README.md;
+each row names the figure, its value, the target, the date and machine it was
+measured on, and the command that measures it. A result file that is missing
+(say, the 5M-user Spark run was not made) leaves its row out, never a stale figure
+without a date.
+
+    .venv/bin/python -m bench.readme
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import RESULTS
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+START = "<!-- bench-summary:start (bench/readme.py rewrites this table) -->"
+END = "<!-- bench-summary:end -->"
+
+Row = tuple[str, str, str]  # figure, value, target (with met / not met)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def turns(d: dict) -> list[Row]:
+    r, lat = d["ratios"], d["latency"]
+    p50, p99 = r["personalized_vs_response_only_p50"], r["personalized_vs_response_only_p99"]
+    thr = r["personalized_vs_stock_throughput"]
+    tput = d["throughput"]
+    cpu = {k: lat[k]["rasa_cpu_ms_per_turn"] for k in ("response_only", "personalized", "stock")}
+    return [
+        (
+            "personalized turn vs response-only turn, p50 / p99 (Rasa + action server)",
+            f"{p50}x / {p99}x ({lat['personalized']['p50_ms']:.1f} / "
+            f"{lat['personalized']['p99_ms']:.1f} ms)",
+            f"≤ 1.3x: {_met(p50 <= 1.3 and p99 <= 1.3)}",
+        ),
+        (
+            "personalized throughput vs unmodified Rasa custom-action turn",
+            f"{thr}x ({tput['personalized']['throughput_rps']} vs "
+            f"{tput['stock']['throughput_rps']} msg/s)",
+            f"≥ 4x: {_met(thr >= 4)}",
+        ),
+        (
+            "Rasa CPU per turn: response-only / personalized / unmodified custom action",
+            f"{cpu['response_only']} / {cpu['personalized']} / {cpu['stock']} ms",
+            "",
+        ),
+    ]
+
+
+def action_latency(d: dict) -> list[Row]:
+    ratio = d["ratio"]["p99_ms"]
+    return [
+        (
+            "action server: recommendation vs no-op, p99",
+            f"{ratio}x ({d['personalized']['p99_ms']:.2f} ms)",
+            f"≤ 1.25x: {_met(ratio <= 1.25)}",
+        )
+    ]
+
+
+def realtime(d: dict) -> list[Row]:
+    t = d["throughput"]
+    return [
+        (
+            "feature worker throughput",
+            f"{t['events_per_s']:,} events/s",
+            f"≥ 10,000: {_met(t['events_per_s'] >= 10_000)}",
+        ),
+        (
+            "purchase to updated segment, p50 / p99",
+            f"{d['delay']['p50_ms']} / {d['delay']['p99_ms']} ms",
+            "",
+        ),
+    ]
+
+
+def gateway(d: dict) -> list[Row]:
+    r = d["ratio"]
+    worst = max(r["p50_ms"], r["p99_ms"])
+    return [
+        (
+            "gateway vs straight to Rasa, p50 / p99",
+            f"{r['p50_ms']}x / {r['p99_ms']}x ({d['gateway']['errors']} errors)",
+            f"≤ 1.15x: {_met(worst <= 1.15)}",
+        )
+    ]
+
+
+def responses(d: dict) -> list[Row]:
+    added = d["added_ms"]["p99_ms"]
+    return [
+        (
+            "response engine: added cost at p99",
+            f"{added} ms",
+            f"< 1 ms: {_met(added < 1)}",
+        )
+    ]
+
+
+def segmentation(d: dict) -> list[Row]:
+    t = d["targets"]
+    return [
+        (
+            f"segment retrain end to end, {d['users']:,} users",
+            f"{t['retrain_end_to_end_s']['value']} s",
+            f"< 180 s: {_met(t['retrain_end_to_end_s']['met'])}",
+        ),
+        (
+            "segment publish",
+            f"{t['publish_users_per_s']['value']:,} users/s",
+            f"≥ 200,000: {_met(t['publish_users_per_s']['met'])}",
+        ),
+    ]
+
+
+def spark(d: dict) -> list[Row]:
+    rows = []
+    for size, v in sorted(d["sizes"].items(), key=lambda kv: int(kv[0])):
+        rows.append(
+            (
+                f"train k-means on {int(size):,} users: Spark local vs scikit-learn",
+                f"{v['spark']['seconds']} s vs {v['sklearn']['seconds']} s, "
+                f"{v['spark']['peak_rss_mb']:,} vs {v['sklearn']['peak_rss_mb']:,} MB; "
+                f"ARI {v['ari']['spark_vs_sklearn']}",
+                f"ARI ≥ 0.9: {_met(v['ari']['spark_vs_sklearn'] >= 0.9)}",
+            )
+        )
+    return rows
+
+
+SOURCES: list[tuple[str, Callable[[dict], list[Row]], str]] = [
+    ("turns", turns, "make bench"),
+    ("action_latency", action_latency, "make bench"),
+    ("realtime", realtime, "make bench"),
+    ("gateway", gateway, "make bench"),
+    ("responses", responses, "make bench"),
+    ("segmentation_1000000", segmentation, "make bench-segmentation"),
+    ("segmentation_spark", spark, "make bench-spark"),
+]
+
+
+def table(results: Path = RESULTS) -> str:
+    lines = [
+        "| figure | value | target | measured | command |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, rows, command in SOURCES:
+        path = results / f"{name}.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        machine = data.get("machine", {})
+        when = f"{machine.get('date', '?')[:10]}, {machine.get('cpus', '?')} cores"
+        cmd = data.get("command") or command
+        try:
+            made = rows(data)
+        except (KeyError, TypeError, ZeroDivisionError) as exc:
+            print(f"warning: {path.name} has no {exc} (older format?); row left out")
+            continue
+        for figure, value, target in made:
+            lines.append(f"| {figure} | {value} | {target} | {when} | `{cmd}` |")
+    return "\n".join(lines)
+
+
+def refresh(readme: Path = README, results: Path = RESULTS) -> bool:
+    text = readme.read_text()
+    if START not in text or END not in text:
+        print(f"Error: {readme} has no {START} ... {END} markers", file=sys.stderr)
+        return False
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{table(results)}\n{END}{tail}")
+    return True
+
+
+def main() -> int:
+    if not refresh():
+        return 1
+    print(f"performance table in {README.name} refreshed from {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
