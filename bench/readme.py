@@ -106,6 +106,18 @@ def responses(d: dict) -> list[Row]:
     ]
 
 
+def cluster(d: dict) -> list[Row]:
+    c, one = d["cluster"], d["cluster"]["commands_per_lookup"]
+    return [
+        (
+            "user lookup on a 3-node Redis Cluster vs one server, p50 / p99",
+            f"{d['ratio_p50']}x / {d['ratio_p99']}x ({c['p50_ms']:.3f} / {c['p99_ms']:.3f} ms), "
+            f"{one} commands per lookup",
+            f"one round trip: {_met(one <= 1.0)}",
+        )
+    ]
+
+
 def segmentation(d: dict) -> list[Row]:
     t = d["targets"]
     return [
@@ -143,6 +155,7 @@ SOURCES: list[tuple[str, Callable[[dict], list[Row]], str]] = [
     ("realtime", realtime, "make bench"),
     ("gateway", gateway, "make bench"),
     ("responses", responses, "make bench"),
+    ("cluster", cluster, "make bench"),
     ("segmentation_1000000", segmentation, "make bench-segmentation"),
     ("segmentation_spark", spark, "make bench-spark"),
 ]
