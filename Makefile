@@ -23,7 +23,7 @@ export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
 export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
 
 .PHONY: help install run stop train seed-demo test lint lint-responses validate bench \
-	bench-segmentation retrain experiments-report security-check shell clean lock
+	bench-segmentation bench-spark retrain experiments-report security-check shell clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -61,14 +61,20 @@ lint-responses: install  ## check the response catalogue (and the experiments na
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
-bench: install train  ## action server, feature worker, gateway, response engine (bench/results/)
+bench: install train  ## turns, action server, worker, gateway, responses, cluster; README table
+	@$(PY) -m bench.turns
 	@$(PY) -m bench.action_latency
 	@$(PY) -m bench.realtime
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.responses
+	@$(PY) -m bench.cluster
+	@$(PY) -m bench.readme
 
 bench-segmentation: install  ## segmentation at 1M synthetic users: time, memory, publish rate
 	@$(PY) -m bench.segmentation --users $${USERS:-1000000}
+
+bench-spark: install  ## segment train, scikit-learn vs Spark local[2]: 1M and 5M users, time, memory
+	@$(PY) -m bench.segmentation_spark --users $${USERS:-1000000 5000000}
 
 # The weekly segment retrain. Real data: make retrain EVENTS=endpoints.yml TRANSACTIONS=crm.csv
 DEMO_DATA := var/segments/demo-data

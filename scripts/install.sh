@@ -21,6 +21,14 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
   DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq redis-server >/dev/null
 fi
 
+# `segment train --engine spark` (pyspark 3.5) runs on a JVM: Debian's Java 17 runtime.
+if ! command -v java >/dev/null; then
+  echo "==> installing Java 17 for Spark (Debian package openjdk-17-jre-headless)"
+  need_root mkdir -p /usr/share/man/man1  # slim images lack it and the postinst needs it
+  need_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
 if [[ ! -f $stamp ]]; then
   command -v "$PYTHON" >/dev/null || { echo "Error: $PYTHON not found; this project needs CPython 3.11" >&2; exit 1; }
   echo "==> installing the Python environment into $venv (a few minutes the first time)"

@@ -19,6 +19,9 @@ from privacy.urls import redact_url
 from segmentation.errors import InputError, SegmentationError
 
 DEFAULT_REDIS_URL = os.environ.get("PZ_REDIS_URL", "redis://127.0.0.1:6390/0")
+ENGINES = ("sklearn", "spark")
+DEFAULT_ALGORITHMS = {"sklearn": "kmeans,gmm,ward", "spark": "kmeans,gmm,bisecting_kmeans"}
+SPARK_ALGORITHMS = ("kmeans", "bisecting_kmeans", "gmm")
 
 
 def _say(message: str) -> None:
@@ -33,17 +36,37 @@ def _date(text: str) -> dt.date:
 
 
 def _redis(url: str):
+    """A client for `url`: a Redis Cluster when PZ_REDIS_CLUSTER says so (README)."""
     import redis
+    from redis.exceptions import RedisClusterException
 
-    client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
+    from actions.redis_clients import sync_client
+
     try:
+        client = sync_client(url, socket_timeout=30, socket_connect_timeout=5)
         client.ping()
-    except redis.RedisError as exc:
+    except (redis.RedisError, RedisClusterException) as exc:
         raise SegmentationError(
             f"cannot reach Redis at {redact_url(url)} ({exc}); start it with "
             "'make run' or pass --redis-url"
         ) from None
     return client
+
+
+def _engine(args) -> str:
+    engine = getattr(args, "engine", None) or "sklearn"
+    if engine not in ENGINES:
+        raise SegmentationError(f"unknown engine {engine!r}; use --engine sklearn or spark")
+    return engine
+
+
+def _spark(args):
+    """The Spark session of --engine spark (reused when one is already running)."""
+    from segmentation.spark_engine import spark_session
+
+    return spark_session(
+        getattr(args, "spark_master", None), getattr(args, "spark_driver_memory", None)
+    )
 
 
 # --- steps --------------------------------------------------------------------------------
@@ -119,6 +142,8 @@ def _read_features(path: str):
 
 
 def cmd_select(args) -> int:
+    if _engine(args) == "spark":
+        return _select_spark(args)
     import numpy as np
 
     from segmentation.preprocess import as_frame, make_preprocessor
@@ -133,8 +158,10 @@ def cmd_select(args) -> int:
         raise InputError(
             f"{len(features)} user(s): model selection needs at least 3", args.features
         )
-    algorithms = tuple(a.strip() for a in args.algorithms.split(","))
-    covs = tuple(c.strip() for c in args.covariance_types.split(","))
+    algorithms = tuple(
+        a.strip() for a in (args.algorithms or DEFAULT_ALGORITHMS["sklearn"]).split(",")
+    )
+    covs = tuple(c.strip() for c in (args.covariance_types or "full,diag").split(","))
     started = time.perf_counter()
     candidates = sweep(
         X,
@@ -146,10 +173,14 @@ def cmd_select(args) -> int:
     )
     chosen = choose(candidates, args.min_share)
     summary = summarize(candidates, chosen, len(features), args.silhouette_sample)
+    return _selected(args, summary, chosen, len(candidates), len(features), started)
+
+
+def _selected(args, summary: dict, chosen, candidates: int, users: int, started: float) -> int:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(summary, indent=2))
     _say(
-        f"compared {len(candidates)} candidates on {len(features)} users in "
+        f"compared {candidates} candidates on {users} users in "
         f"{time.perf_counter() - started:.1f} s; chosen: {chosen.algorithm} k={chosen.k}"
         f"{' ' + chosen.covariance_type if chosen.covariance_type else ''} "
         f"(silhouette {chosen.silhouette:.3f}; elbow at k={summary['knee_k']})"
@@ -157,11 +188,44 @@ def cmd_select(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from segmentation.labels import load_labels_file
-    from segmentation.train import load_model_dir, save, train
+def _select_spark(args) -> int:
+    """`segment select --engine spark`: the same sweep and rule on Spark MLlib."""
+    from segmentation.selection import choose, summarize
+    from segmentation.spark_train import sweep_spark
 
-    features = _read_features(args.features)
+    algorithms = tuple(
+        a.strip() for a in (args.algorithms or DEFAULT_ALGORITHMS["spark"]).split(",")
+    )
+    unknown = [a for a in algorithms if a not in SPARK_ALGORITHMS]
+    if unknown:
+        raise SegmentationError(
+            f"--engine spark has no {', '.join(unknown)}; use --algorithms from "
+            f"{', '.join(SPARK_ALGORITHMS)} (bisecting_kmeans is Spark's hierarchical clustering)"
+        )
+    if args.covariance_types and {c.strip() for c in args.covariance_types.split(",")} != {"full"}:
+        raise SegmentationError(
+            "Spark's GaussianMixture fits full covariances only; drop --covariance-types"
+        )
+    started = time.perf_counter()
+    with _spark(args) as spark:
+        candidates, rows = sweep_spark(
+            spark,
+            args.features,
+            range(args.k_min, args.k_max + 1),
+            algorithms,
+            sample=args.sample,
+            silhouette_sample=args.silhouette_sample,
+            random_state=args.random_state,
+        )
+    chosen = choose(candidates, args.min_share)
+    summary = summarize(candidates, chosen, rows, min(rows, args.silhouette_sample))
+    summary["engine"] = "spark"
+    summary["silhouette_distance"] = "squared_euclidean"
+    return _selected(args, summary, chosen, len(candidates), rows, started)
+
+
+def _chosen_model(args) -> tuple[str, int, str | None]:
+    """(algorithm, k, covariance type) from --selection, overridden by the options."""
     algorithm, k, cov = args.algorithm, args.k, args.covariance_type
     if args.selection:
         try:
@@ -175,6 +239,19 @@ def cmd_train(args) -> int:
         raise SegmentationError(
             "give --selection (from 'segment select') or both --algorithm " "and --k"
         )
+    return algorithm, int(k), cov
+
+
+def cmd_train(args) -> int:
+    from segmentation.labels import load_labels_file
+    from segmentation.train import load_model_dir, save, train
+
+    if _engine(args) == "spark":
+        return _train_spark(args)
+    features = _read_features(args.features)
+    algorithm, k, cov = _chosen_model(args)
+    if algorithm not in ("kmeans", "minibatch_kmeans", "gmm", "ward"):
+        raise SegmentationError(f"{algorithm} runs on --engine spark only")
     previous, prev_assignments = None, None
     if args.previous and Path(args.previous, "model.json").exists():
         previous, prev_assignments, _ = load_model_dir(args.previous)
@@ -191,16 +268,54 @@ def cmd_train(args) -> int:
         source=args.features,
     )
     out = save(result, Path(args.output), prev_assignments)
+    return _trained(args, algorithm, k, result.meta, out)
+
+
+def _trained(args, algorithm: str, k: int, meta: dict, out: Path) -> int:
     if args.selection:
         (out / "selection.json").write_text(Path(args.selection).read_text())
-    sizes = ", ".join(
-        f"{s['id']}={s['persona']} ({s['share']:.0%})" for s in result.meta["segments"]
-    )
-    _say(f"trained {algorithm} k={k} on {len(features)} users: {sizes}")
-    for merge in result.meta["merges"]:
+    sizes = ", ".join(f"{s['id']}={s['persona']} ({s['share']:.0%})" for s in meta["segments"])
+    _say(f"trained {algorithm} k={k} on {meta['n_users']} users: {sizes}")
+    for merge in meta["merges"]:
         _say(f"merged {merge['merged']} into {merge['into']}")
     _say(f"model written to {out}")
     return 0
+
+
+def _train_spark(args) -> int:
+    """`segment train --engine spark`: same inputs and model directory, fitted on Spark."""
+    from segmentation.labels import load_labels_file
+    from segmentation.spark_train import train_spark
+
+    algorithm, k, cov = _chosen_model(args)
+    if algorithm not in SPARK_ALGORITHMS:
+        raise SegmentationError(
+            f"algorithm {algorithm!r} has no Spark implementation; use --algorithm "
+            f"{', '.join(SPARK_ALGORITHMS)} (bisecting_kmeans is Spark's hierarchical clustering)"
+        )
+    if algorithm == "gmm" and cov not in (None, "full"):
+        _say(f"warning: Spark's GaussianMixture fits full covariances only, not {cov}")
+    previous = None
+    if args.previous and Path(args.previous, "model.json").exists():
+        try:
+            previous = json.loads(Path(args.previous, "model.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read model.json ({exc})", args.previous) from None
+    labels = load_labels_file(args.labels) if args.labels else None
+    with _spark(args) as spark:
+        meta = train_spark(
+            spark,
+            args.features,
+            args.output,
+            algorithm,
+            k,
+            args.min_share,
+            previous,
+            args.previous,
+            labels,
+            args.random_state,
+        )
+    return _trained(args, algorithm, k, meta, Path(args.output))
 
 
 def cmd_publish(args) -> int:
@@ -327,6 +442,18 @@ def cmd_report(args) -> int:
 
 def cmd_retrain(args) -> int:
     """The weekly job: export, features, select, train, report, publish."""
+    if _engine(args) == "spark":
+        with _spark(args):  # one session for select and train
+            return _retrain(args)
+    return _retrain(args)
+
+
+def _retrain(args) -> int:
+    engine = {
+        "engine": _engine(args),
+        "spark_master": args.spark_master,
+        "spark_driver_memory": args.spark_driver_memory,
+    }
     work = Path(args.workdir)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run, suffix = work / stamp, 1
@@ -363,10 +490,11 @@ def cmd_retrain(args) -> int:
                 k_min=2,
                 k_max=args.k_max,
                 algorithms=args.algorithms,
-                covariance_types="full,diag",
+                covariance_types=None,
                 silhouette_sample=10_000,
                 min_share=args.min_share,
                 random_state=0,
+                **engine,
             ),
         ),
         (
@@ -382,6 +510,7 @@ def cmd_retrain(args) -> int:
                 previous=previous,
                 output=str(run / "model"),
                 random_state=0,
+                **engine,
             ),
         ),
     ]
@@ -433,6 +562,20 @@ def _add_redis(p) -> None:
     p.add_argument("--namespace", default="pz")
 
 
+def _add_engine(p) -> None:
+    p.add_argument(
+        "--engine", default="sklearn", help="sklearn (default) or spark (Apache Spark MLlib)"
+    )
+    p.add_argument(
+        "--spark-master",
+        help="for --engine spark: Spark master URL (default $PZ_SPARK_MASTER or local[2]; "
+        "under spark-submit its --master applies)",
+    )
+    p.add_argument(
+        "--spark-driver-memory", help="for --engine spark: local driver memory (default 4g)"
+    )
+
+
 def _add_tx_columns(p) -> None:
     p.add_argument("--user-col", default="user_id")
     p.add_argument("--time-col", default="timestamp")
@@ -466,24 +609,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=50_000, help="users to fit candidates on")
     p.add_argument("--k-min", type=int, default=2)
     p.add_argument("--k-max", type=int, default=12)
-    p.add_argument("--algorithms", default="kmeans,gmm,ward")
-    p.add_argument("--covariance-types", default="full,diag")
+    p.add_argument(
+        "--algorithms", help="default kmeans,gmm,ward (spark: kmeans,gmm,bisecting_kmeans)"
+    )
+    p.add_argument("--covariance-types", help="default full,diag (spark: full only)")
     p.add_argument("--silhouette-sample", type=int, default=10_000)
     p.add_argument("--min-share", type=float, default=0.02)
     p.add_argument("--random-state", type=int, default=0)
+    _add_engine(p)
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("train", help="fit the chosen model, match identities, label personas")
     p.add_argument("features")
     p.add_argument("-o", "--output", required=True, help="model directory")
     p.add_argument("--selection", help="selection.json from 'segment select'")
-    p.add_argument("--algorithm", choices=["kmeans", "minibatch_kmeans", "gmm", "ward"])
+    p.add_argument(
+        "--algorithm", choices=["kmeans", "minibatch_kmeans", "gmm", "ward", "bisecting_kmeans"]
+    )
     p.add_argument("--k", type=int)
     p.add_argument("--covariance-type", choices=["full", "tied", "diag", "spherical"])
     p.add_argument("--min-share", type=float, default=0.02)
     p.add_argument("--labels", help="YAML: segment id -> persona overrides")
     p.add_argument("--previous", help="previous model directory (stable ids, moved users)")
     p.add_argument("--random-state", type=int, default=0)
+    _add_engine(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("publish", help="write a new version to Redis and activate it")
@@ -515,12 +664,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date)
     p.add_argument("--sample", type=int, default=50_000)
     p.add_argument("--k-max", type=int, default=12)
-    p.add_argument("--algorithms", default="kmeans,gmm,ward")
+    p.add_argument(
+        "--algorithms", help="default kmeans,gmm,ward (spark: kmeans,gmm,bisecting_kmeans)"
+    )
     p.add_argument("--min-share", type=float, default=0.02)
     p.add_argument("--labels")
     p.add_argument("--keep", type=int, default=5)
     p.add_argument("--no-publish", dest="publish", action="store_false")
     p.add_argument("--report-sample", type=int, default=2000, help="users in the scatter plots")
+    _add_engine(p)
     _add_redis(p)
     _add_tx_columns(p)
     p.set_defaults(func=cmd_retrain)

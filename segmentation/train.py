@@ -84,6 +84,74 @@ def _check_trainable(X: np.ndarray, k: int, path: str) -> None:
         )
 
 
+def describe_segments(
+    profile: pd.DataFrame,
+    spread: np.ndarray,
+    z: pd.DataFrame,
+    counts: np.ndarray,
+    previous: dict | None,
+    labels_override: dict[str, str] | None,
+) -> tuple[list[str], dict[str, str], list[dict]]:
+    """Stable ids, personas and the per-segment metadata, from per-label aggregates.
+
+    profile: mean matching_space features per label (rows 0..k-1); spread: their standard
+    deviation over all users; z: labels.profiles; counts: users per label. Shared by the
+    scikit-learn and Spark engines, which compute the aggregates differently.
+    """
+    prev_profiles = {
+        s["id"]: np.array([s["profile"].get(c, np.nan) for c in profile.columns])
+        for s in (previous or {}).get("segments", [])
+    }
+    ids, distances = match_segments(profile.to_numpy(), spread, prev_profiles)
+    personas = {ids[label]: persona for label, persona in suggest_personas(z).items()}
+    for seg, persona in (labels_override or {}).items():
+        if seg in personas:
+            personas[seg] = persona
+    total = counts.sum()
+    seg_meta = [
+        {
+            "id": ids[i],
+            "persona": personas[ids[i]],
+            "size": int(counts[i]),
+            "share": round(float(counts[i] / total), 4),
+            "top_features": top_features(z.loc[i]),
+            "profile": {c: round(float(v), 6) for c, v in profile.loc[i].items()},
+            "matched_distance": distances.get(ids[i]),
+        }
+        for i in range(len(ids))
+    ]
+    return ids, personas, seg_meta
+
+
+def model_meta(
+    algorithm: str,
+    params: dict,
+    scores: dict,
+    model_features: list[str],
+    data_fingerprint: str,
+    n_users: int,
+    segments: list[dict],
+    merges: list[dict],
+    previous: dict | None,
+) -> dict:
+    """model.json's fields (both engines)."""
+    return {
+        "algorithm": algorithm,
+        "params": params,
+        "scores": scores,
+        "features": [*NUMERIC_COLUMNS, "region"],
+        "model_features": model_features,
+        "data_fingerprint": data_fingerprint,
+        "n_users": n_users,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code_version": code_version(),
+        "segments": segments,
+        "merges": merges,
+        "hierarchical_note": None,
+        "previous_version": (previous or {}).get("version"),
+    }
+
+
 def train(
     features: pd.DataFrame,
     algorithm: str,
@@ -113,32 +181,12 @@ def train(
 
     space = matching_space(features)
     profile = space.groupby(labels).mean()
-    prev_profiles = {
-        s["id"]: np.array([s["profile"].get(c, np.nan) for c in space.columns])
-        for s in (previous or {}).get("segments", [])
-    }
-    ids, distances = match_segments(profile.to_numpy(), space.std(ddof=0).to_numpy(), prev_profiles)
-    seg_of_label = np.array(ids)
-    segments = seg_of_label[labels]
-
     z = profiles(features, labels, NUMERIC_COLUMNS)
-    personas = {ids[label]: persona for label, persona in suggest_personas(z).items()}
-    for seg, persona in (labels_override or {}).items():
-        if seg in personas:
-            personas[seg] = persona
-    counts = np.bincount(labels, minlength=len(ids))
-    seg_meta = [
-        {
-            "id": ids[i],
-            "persona": personas[ids[i]],
-            "size": int(counts[i]),
-            "share": round(float(counts[i] / len(labels)), 4),
-            "top_features": top_features(z.loc[i]),
-            "profile": {c: round(float(v), 6) for c, v in profile.loc[i].items()},
-            "matched_distance": distances.get(ids[i]),
-        }
-        for i in range(len(ids))
-    ]
+    counts = np.bincount(labels, minlength=len(profile))
+    ids, personas, seg_meta = describe_segments(
+        profile, space.std(ddof=0).to_numpy(), z, counts, previous, labels_override
+    )
+    segments = np.array(ids)[labels]
 
     sil_idx = np.random.default_rng(random_state).choice(
         len(X), min(len(X), SILHOUETTE_SAMPLE), replace=False
@@ -159,23 +207,20 @@ def train(
             "persona": [personas[s] for s in segments],
         }
     )
-    meta = {
-        "algorithm": algorithm,
-        "params": {
+    meta = model_meta(
+        algorithm,
+        {
             "n_clusters": k,
             "covariance_type": covariance_type if algorithm == "gmm" else None,
             "min_share": min_share,
             "random_state": random_state,
         },
-        "scores": scores,
-        "features": [*NUMERIC_COLUMNS, "region"],
-        "model_features": feature_names(pre),
-        "data_fingerprint": fingerprint(features),
-        "n_users": len(features),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "code_version": code_version(),
-        "segments": seg_meta,
-        "merges": [
+        scores,
+        feature_names(pre),
+        fingerprint(features),
+        len(features),
+        seg_meta,
+        [
             {
                 "merged": f"cluster {m['raw_cluster']} (under {min_share:.0%})",
                 "into": ids[m["into"]],
@@ -183,14 +228,14 @@ def train(
             }
             for m in model.merges_
         ],
-        "hierarchical_note": (
-            f"Ward clustering was fitted on a sample of {model.max_hierarchical_samples} users; "
-            "the rest were assigned to the nearest cluster centre."
-            if model.fitted_on_sample_
-            else None
-        ),
-        "previous_version": (previous or {}).get("version"),
-    }
+        previous,
+    )
+    meta["hierarchical_note"] = (
+        f"Ward clustering was fitted on a sample of {model.max_hierarchical_samples} users; "
+        "the rest were assigned to the nearest cluster centre."
+        if model.fitted_on_sample_
+        else None
+    )
     spec = {
         "preprocess": compile_preprocessor(pre),
         "model": model_spec(model),
