@@ -51,10 +51,17 @@ def merge_small(labels: np.ndarray, X: np.ndarray, n_raw: int, min_share: float)
 
     Returns (label_map, merges) where label_map[raw] = final id in 0..k'-1.
     """
-    groups = {i: [i] for i in range(n_raw)}
-    counts = np.bincount(labels, minlength=n_raw).astype(float)
+    counts = np.bincount(labels, minlength=n_raw)
     sums = np.zeros((n_raw, X.shape[1]))
     np.add.at(sums, labels, X)
+    return merge_small_stats(counts, sums, min_share)
+
+
+def merge_small_stats(counts: np.ndarray, sums: np.ndarray, min_share: float):
+    """merge_small on per-cluster counts and feature sums (what Spark aggregates)."""
+    n_raw = counts.size
+    counts, sums = counts.astype(float).copy(), sums.astype(float).copy()
+    groups = {i: [i] for i in range(n_raw)}
     merges = []
     total = counts.sum()
     while len(groups) > 1:

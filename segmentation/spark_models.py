@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from segmentation.models import merge_small_stats
 from segmentation.spark_engine import FEATURES
 
 ALGORITHMS = ("kmeans", "bisecting_kmeans", "gmm")
@@ -287,41 +288,6 @@ def cluster_stats(labeled, column: str, k: int):
         sums[i] = s["sum"].toArray()
         sq[i] = float((s["normL2"].toArray() ** 2).sum())
     return counts, sums, sq
-
-
-def merge_small_stats(counts: np.ndarray, sums: np.ndarray, min_share: float):
-    """models.merge_small on per-cluster counts and sums: (label_map, merges)."""
-    n_raw = counts.size
-    counts, sums = counts.astype(float).copy(), sums.astype(float).copy()
-    groups = {i: [i] for i in range(n_raw)}
-    merges = []
-    total = counts.sum()
-    while len(groups) > 1:
-        alive = [g for g in groups if counts[g] > 0] or list(groups)
-        smallest = min(groups, key=lambda g: (counts[g], g))
-        if counts[smallest] >= min_share * total and smallest in alive:
-            break
-        others = [g for g in groups if g != smallest]
-        if counts[smallest] == 0:
-            target = others[0]
-        else:
-            centre = sums[smallest] / counts[smallest]
-            dist = [np.sum((sums[g] / max(counts[g], 1) - centre) ** 2) for g in others]
-            target = others[int(np.argmin(dist))]
-        merges.append(
-            {
-                "merged": int(smallest),
-                "into": int(target),
-                "share": float(counts[smallest] / total) if total else 0.0,
-            }
-        )
-        groups[target] += groups.pop(smallest)
-        counts[target] += counts[smallest]
-        sums[target] += sums[smallest]
-    label_map = np.empty(n_raw, dtype=np.int64)
-    for final, key in enumerate(sorted(groups)):
-        label_map[groups[key]] = final
-    return label_map, merges
 
 
 def map_labels(column: str, label_map: np.ndarray):
