@@ -22,14 +22,17 @@ export PZ_REDIS_PASSWORD ?= $(shell scripts/secret.sh redis.password)
 export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
 export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
 
-.PHONY: help install run stop train seed-demo test lint lint-responses validate bench \
+.PHONY: help install install-dev run stop train seed-demo test lint lint-responses validate bench \
 	bench-segmentation bench-spark retrain experiments-report security-check shell clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-install:  ## install what is missing (venv from the lock file, redis-server)
+install:  ## install what is missing (venv from requirements/runtime.txt, redis-server, Java)
 	@scripts/install.sh
+
+install-dev:  ## install also the test and lint tools (requirements/dev.txt)
+	@scripts/install.sh --dev
 
 run: install  ## start Redis, train if needed, start the servers and worker, seed demo users
 	@$(PY) -m responses.lint
@@ -47,13 +50,14 @@ train: install  ## train the model if config, domain or data changed
 	@scripts/train.sh
 
 seed-demo: install  ## write one demo user per persona into Redis
-	@$(PY) -m actions.demo_users
+	@$(VENV)/bin/voltmart-demo-users
 
-test: install  ## lint, pytest (incl. end-to-end), rasa data validate, rasa test
+test: install-dev  ## lint, import contracts, pytest (incl. end-to-end), rasa data validate, rasa test
 	@TEST_REDIS_PORT=$(TEST_REDIS_PORT) scripts/test.sh
 
-lint: install  ## ruff
-	@$(VENV)/bin/ruff check .
+lint: install-dev  ## ruff, import contracts (.importlinter), dead code (vulture)
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports --no-cache --no-logo && \
+	  $(VENV)/bin/vulture
 
 lint-responses: install  ## check the response catalogue (and the experiments naming its arms)
 	@$(PY) -m responses.lint
@@ -87,19 +91,17 @@ retrain: install  ## export, features, select, train, publish, report (synthetic
 	  --workdir var/segments
 
 experiments-report: install  ## per-variant results, SRM check, offline policy values (HTML + text)
-	@$(PY) -m experiments.cli report --out var/reports/experiments.html
+	@$(VENV)/bin/voltmart-experiments report --out var/reports/experiments.html
 
-security-check: install train  ## privacy, lock-down, fuzzing, fault and load tests; prints the table
+security-check: install-dev train  ## privacy, lock-down, fuzzing, fault and load tests; prints the table
 	@scripts/security_check.sh
 
 SENDER ?= user_casual
 shell: install  ## chat in the terminal as a demo user: make shell SENDER=user_bargain
 	@$(RASA) shell --endpoints endpoints.yml --port 5006 --conversation-id $(SENDER)
 
-lock:  ## rewrite requirements/lock.txt from the current venv
-	@$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > var/lock.new && \
-	  { sed -n '1,3p' requirements/lock.txt; cat var/lock.new; echo setuptools==70.3.0; echo wheel==0.45.1; } > requirements/lock.txt.new && \
-	  mv requirements/lock.txt.new requirements/lock.txt && echo "requirements/lock.txt updated"
+lock:  ## rewrite requirements/runtime.txt and dev.txt from the current venv
+	@scripts/lock.sh
 
 clean:  ## remove var/ (Redis data, logs) and trained models
 	@$(MAKE) --no-print-directory stop || true

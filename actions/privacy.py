@@ -4,23 +4,19 @@
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.base import CONSENT_SLOT, SEGMENT_SLOT
-from actions.context import message_context
-from actions.defaults import default_keyring
-from actions.personas import DEFAULT
-from actions.store import ProfileStore, default_store
+from actions.base import ShopAction
+from actions.turns import CONSENT_SLOT, SEGMENT_SLOT, latest_intent, message_metadata
+from core.personas import DEFAULT
 from privacy.consent import DENIED, GRANTED, record_consent
 from privacy.erasure import Eraser
 from privacy.export import export_user, readable
-from privacy.keys import Keyring
 
 logger = logging.getLogger(__name__)
 
@@ -48,27 +44,7 @@ STORE_NAMES = {
 }
 
 
-class _PrivacyAction(Action, ABC):
-    """Shared injection: the store's Redis and the keyring (tests pass their own)."""
-
-    @abstractmethod
-    def name(self) -> str:
-        """Abstract, so rasa-sdk does not register this base class."""
-
-    def __init__(self, store: ProfileStore | None = None, keyring: Keyring | None = None):
-        self._store = store
-        self._keyring = keyring
-
-    @property
-    def store(self) -> ProfileStore:
-        return self._store or default_store()
-
-    @property
-    def keyring(self) -> Keyring:
-        return self._keyring or default_keyring()
-
-
-class ActionSetConsent(_PrivacyAction):
+class ActionSetConsent(ShopAction):
     """Records yes or no (time, policy version, channel); takes effect on the next turn."""
 
     def name(self) -> str:
@@ -77,13 +53,15 @@ class ActionSetConsent(_PrivacyAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        intent = (tracker.latest_message or {}).get("intent", {}).get("name")
-        status = CONSENT_INTENTS.get(intent, DENIED)
-        channel = message_context(tracker).channel or tracker.get_latest_input_channel()
-        client = self.store.client
+        status = CONSENT_INTENTS.get(latest_intent(tracker), DENIED)
+        channel = message_metadata(tracker).channel or tracker.get_latest_input_channel()
+        store = self.services.store
+        client, keys, user = store.client, store.keys, tracker.sender_id
+        policy = self.services.settings.privacy.policy_version
         try:
-            user, keys = tracker.sender_id, self.store.keys
-            await record_consent(client, keys.namespace, user, status, channel, keys.pseudonym_key)
+            await record_consent(
+                client, keys.namespace, user, status, channel, keys.pseudonym_key, policy
+            )
             if status == DENIED:  # what was collected for personalization goes with it
                 await client.delete(keys.live(user), keys.live_ids(user))
         except (RedisError, OSError) as exc:
@@ -97,7 +75,7 @@ class ActionSetConsent(_PrivacyAction):
         return events
 
 
-class ActionShowMyData(_PrivacyAction):
+class ActionShowMyData(ShopAction):
     """Answers "what do you know about me?" from every store."""
 
     def name(self) -> str:
@@ -107,13 +85,14 @@ class ActionShowMyData(_PrivacyAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
+            store = self.services.store
             export = await export_user(
-                self.store.client,
-                self.store.namespace,
+                store.client,
+                store.namespace,
                 tracker.sender_id,
-                self.keyring,
-                shared=self.store.shared_client,
-                keys=self.store.keys,
+                self.services.keyring,
+                shared=store.shared_client,
+                keys=store.keys,
             )
         except (RedisError, OSError) as exc:
             logger.warning("export for %r failed (%s)", tracker.sender_id[:64], exc)
@@ -132,7 +111,7 @@ def receipt_summary(counts: dict[str, int]) -> str:
     return ", ".join(dict.fromkeys(parts)) or "nothing was stored"
 
 
-class ActionForgetMe(_PrivacyAction):
+class ActionForgetMe(ShopAction):
     """Erases the user everywhere; this conversation's own tracker is not saved afterwards."""
 
     def name(self) -> str:
@@ -142,11 +121,12 @@ class ActionForgetMe(_PrivacyAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
+            store = self.services.store
             eraser = Eraser(
-                self.store.client,
-                self.store.namespace,
-                pseudonym_key=self.store.pseudonym_key,
-                shared=self.store.shared_client,
+                store.client,
+                store.namespace,
+                pseudonym_key=store.pseudonym_key,
+                shared=store.shared_client,
             )
             receipt = await eraser.erase([tracker.sender_id])
         except (RedisError, OSError) as exc:

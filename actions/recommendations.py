@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from rasa_sdk import Tracker
 
-from actions.base import PersonalizedAction, requested_category
-from actions.profiles import Profile
-from actions.responding import Ask
+from actions.base import PersonalizedAction
+from actions.turns import requested_category
+from personalization.profiles import Profile
+from personalization.responder import Ask
 
 
 class ActionRecommendProducts(PersonalizedAction):
@@ -47,7 +48,7 @@ class ActionShowSpecs(PersonalizedAction):
             "product"
         )
         name = name if isinstance(name, str) else None
-        product = self.catalogue.find(name)
+        product = self.services.products.find(name)
         if product is None:
             if name:
                 return Ask("unknown_product", values={"typed": name[:60]})

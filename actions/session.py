@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import ASKED, CONSENT_SLOT, SEGMENT_SLOT, known_segment
-from actions.personalization import resolve_profile
-from actions.store import ProfileStore, default_store
+from actions.base import ASKED, ShopAction, known_segment
+from actions.turns import CONSENT_SLOT, SEGMENT_SLOT
+from personalization.resolution import resolve_profile
 
 # Slots worth carrying into a new session; the segment is re-read instead.
 CARRIED_SLOTS = ("product_category", "experiments")  # experiments: sticky without Redis
 
 
-class ActionSessionStart(Action):
-    def __init__(self, store: ProfileStore | None = None) -> None:
-        self._store = store
-
+class ActionSessionStart(ShopAction):
     def name(self) -> str:
         return "action_session_start"
 
@@ -35,7 +32,7 @@ class ActionSessionStart(Action):
         if tracker.get_slot(CONSENT_SLOT) not in (None, ASKED):  # "asked": ask again
             events.append(SlotSet(CONSENT_SLOT, tracker.get_slot(CONSENT_SLOT)))
         resolution = await resolve_profile(
-            self._store or default_store(), tracker.sender_id, known_segment(tracker)
+            self.services.store, tracker.sender_id, known_segment(tracker)
         )
         events.append(SlotSet(SEGMENT_SLOT, resolution.persona))
         events.append(ActionExecuted("action_listen"))

@@ -19,11 +19,11 @@ import aiohttp
 import redis
 import yaml
 
-from actions.demo_users import DEMO_USERS
-from actions.segment_keys import UserKeys
 from bench.common import open_loop, summary, write_result
+from core.demo import DEMO_USERS
+from core.redis_keys import UserKeys
 from privacy.consent import GRANTED, consent_record
-from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
+from privacy.keyring import DEFAULT_SECRETS_DIR, load_pseudonym_key
 from segmentation.publish import publish
 from tests.servers import ACTION_SECRET, PSEUDONYM_KEY, ROOT, RedisServer, action_server, free_port
 

@@ -19,12 +19,12 @@ import time
 
 import redis
 
-from actions.redis_clients import sync_client
-from actions.segment_keys import UserKeys
-from actions.store import ProfileStore
 from bench.common import summary, write_result
+from core.pseudonyms import pseudonym
+from core.redis_clients import sync_client
+from core.redis_keys import UserKeys
+from personalization.store import ProfileStore
 from privacy.consent import GRANTED, consent_record
-from privacy.pseudonyms import pseudonym
 from segmentation.publish import Keys, publish, rollback
 from tests.servers import RedisClusterServers, RedisServer
 

@@ -26,6 +26,7 @@ import aiohttp
 
 from bench.common import write_result
 from bench.turns import MESSAGES, answer_ok, seed_users
+from core.settings import environment
 from tests.servers import VAR, RedisServer, action_server, free_port, rasa_server, write_endpoints
 
 HOOK = Path(__file__).parent / "_profhook"
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         (PROFILES / f"{name}.prof").unlink(missing_ok=True)
 
     def hooked(name: str) -> dict[str, str]:
-        path = os.pathsep.join(p for p in (str(HOOK), os.environ.get("PYTHONPATH", "")) if p)
+        inherited = environment().get("PYTHONPATH", "")
+        path = os.pathsep.join(p for p in (str(HOOK), inherited) if p)
         env = {"PYTHONPATH": path, "PZ_PROFILE_OUT": str(PROFILES / f"{name}.prof")}
         return env | ({"PZ_RASA_SPEEDUPS": "0"} if args.stock else {})
 

@@ -13,12 +13,12 @@ import time
 import redis
 import redis.asyncio as aioredis
 
-from actions.segment_keys import UserKeys
 from bench.common import percentile, write_result
+from core.redis_keys import UserKeys
 from privacy.consent import GRANTED, consent_record
+from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode, purchase_event
-from realtime.worker import FeatureWorker
 from segmentation.features import build_features
 from segmentation.publish import publish
 from segmentation.synthetic import make_dataset

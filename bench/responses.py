@@ -2,7 +2,7 @@
 
 A. In process, against a real Redis: choosing and rendering a recommendation
    with contextual cues + experiment exposure + bandit + decision log
-   (actions.responding.respond) vs. a fixed template lookup (a dict of
+   (personalization.responder.Responder) vs. a fixed template lookup (a dict of
    finished texts). Target: the added p99 under 1 ms.
 B. Over HTTP, against real Redis, action server and Rasa: a full personalized
    turn ("can you recommend a phone?": NLU, two custom actions) vs. a
@@ -18,20 +18,19 @@ import asyncio
 import itertools
 import sys
 import time
-from types import SimpleNamespace
 
 import aiohttp
 import numpy as np
 
-from actions.catalogue import default_catalogue
-from actions.personas import PERSONAS
-from actions.responding import Ask, respond
-from actions.store import ProfileStore
 from bench.common import alternating_rounds, percentile, write_result
+from core.personas import PERSONAS
+from core.products import load_products
 from experiments.config import load_experiments
 from experiments.decisions import DecisionStore
 from experiments.exposures import ExposureStore
 from experiments.policy import ArmChooser, load_bandit_settings
+from personalization.responder import Ask, Responder, Turn
+from personalization.store import ProfileStore
 from responses.catalogue import load_catalogue
 from responses.cues import Cues
 from responses.engine import ResponseEngine
@@ -46,7 +45,7 @@ from tests.servers import (
 )
 
 EXPERIMENTS = ROOT / "experiments" / "experiments.yml"
-CATEGORIES = ("smartphones", "laptops", "headphones", "tablets")
+ASKED = ("smartphones", "laptops", "headphones", "tablets")  # the categories the bench asks for
 
 
 def stats(ms: list[float]) -> dict[str, float]:
@@ -67,18 +66,19 @@ async def engine_costs(redis_url: str, calls: int, rounds: int) -> dict[str, dic
         load_bandit_settings(EXPERIMENTS),
         np.random.default_rng(0),
     )
-    engine = ResponseEngine(load_catalogue(), default_catalogue())
+    engine = ResponseEngine(load_catalogue(), load_products())
     personas = list(PERSONAS)
     fixed = {  # the baseline: one finished text per (persona, category)
         (p, c): engine.render("recommend", engine.cues_with_facts(Cues(persona=p), c)).text
         for p in personas
-        for c in CATEGORIES
+        for c in ASKED
     }
+    responder = Responder(engine, chooser, None, 0.5)
     cases = [
         (
-            SimpleNamespace(sender_id=f"bench_user_{i}"),
+            f"bench_user_{i}",
             Cues(persona=personas[i % len(personas)], time_of_day="evening", channel="web"),
-            CATEGORIES[i % len(CATEGORIES)],
+            ASKED[i % len(ASKED)],
         )
         for i in range(1000)
     ]
@@ -86,12 +86,12 @@ async def engine_costs(redis_url: str, calls: int, rounds: int) -> dict[str, dic
     slots: dict[str, dict] = {}  # what each tracker's experiments slot holds after a turn
 
     async def ours(i: int) -> None:
-        tracker, cues, category = cases[i % len(cases)]
+        sender, cues, category = cases[i % len(cases)]
         ask = Ask("recommend", category, decision=True)
-        exposed = slots.get(tracker.sender_id)
-        reply = await respond(ask, cues, tracker, engine, chooser, 0.5, exposed)
+        turn = Turn(sender, cues, exposed=slots.get(sender, {}))
+        reply = await responder.reply(ask, turn)
         if reply.choice.experiments:
-            slots[tracker.sender_id] = reply.choice.experiments
+            slots[sender] = reply.choice.experiments
 
     async def baseline(i: int) -> None:
         _, cues, category = cases[i % len(cases)]

@@ -122,8 +122,8 @@ def fit(algorithm: str, save: bool = False) -> dict:
 def publish_step(redis_url: str) -> dict:
     import redis
 
+    from segmentation.model_dir import load_model_dir
     from segmentation.publish import Keys, publish
-    from segmentation.train import load_model_dir
 
     meta, assignments, spec = load_model_dir(WORK / "model")
     client = redis.Redis.from_url(redis_url)
@@ -150,8 +150,8 @@ def raw_writes(redis_url: str) -> dict:
     """Baseline: the same bucket hashes, pre-grouped, in one pipelined pass; no versioning."""
     import redis
 
+    from segmentation.model_dir import load_model_dir
     from segmentation.publish import CHUNK_BUCKETS, Keys, group_by_bucket
-    from segmentation.train import load_model_dir
 
     _, assignments, _ = load_model_dir(WORK / "model")
     client = redis.Redis.from_url(redis_url)

@@ -42,7 +42,7 @@ def _chunk(index: int):
 
     from segmentation.features import build_features
     from segmentation.synthetic import (
-        PERSONAS,
+        PLANTED,
         SNAPSHOT,
         make_events,
         make_transactions,
@@ -57,7 +57,7 @@ def _chunk(index: int):
     truth = pd.DataFrame(
         {
             "user_id": [f"c{index:03d}u{u:07d}" for u in range(CHUNK)],
-            "persona": np.array([p.name for p in PERSONAS])[labels],
+            "persona": np.array([p.name for p in PLANTED])[labels],
         }
     )
     return features, truth

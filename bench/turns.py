@@ -30,12 +30,12 @@ from pathlib import Path
 
 import aiohttp
 
-from actions.personas import PERSONAS
-from actions.store import ProfileStore
 from bench.common import summary, write_result
+from core.limits import TURN_FALLBACK_TEXT
+from core.personas import PERSONAS
+from personalization.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
-from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
-from rasa_ext.channels import FALLBACK_TEXT
+from privacy.keyring import DEFAULT_SECRETS_DIR, load_pseudonym_key
 from tests.servers import (
     PSEUDONYM_KEY,
     VAR,
@@ -76,7 +76,7 @@ def answer_ok(kind: str, messages: object) -> bool:
     if not isinstance(messages, list) or not messages:
         return False
     texts = [m.get("text") or "" for m in messages if isinstance(m, dict)]
-    if not any(texts) or FALLBACK_TEXT in texts:
+    if not any(texts) or TURN_FALLBACK_TEXT in texts:
         return False
     if kind == "response_only":
         return len(messages) == 1

@@ -58,10 +58,6 @@ class ThompsonBandit:
         self.failures = np.zeros(len(self.arms))
         self.rng = np.random.default_rng(self.random_state)
 
-    @property
-    def observations(self) -> int:
-        return int(self.successes.sum() + self.failures.sum())
-
     def probabilities(self) -> np.ndarray:
         return thompson_probabilities(
             self.successes, self.failures, self.rng, self.min_share, self.warmup, self.draws

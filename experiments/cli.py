@@ -1,9 +1,9 @@
-"""`python -m experiments.cli`: the experiments report, and demo traffic to see one.
+"""voltmart-experiments (python -m experiments): the experiments report, and demo traffic.
 
-    python -m experiments.cli report [--redis-url URL] [--namespace pz]
+    voltmart-experiments report [--redis-url URL] [--namespace pz]
         [--experiments experiments/experiments.yml] [--out var/reports/experiments.html]
         [--json PATH]
-    python -m experiments.cli simulate-traffic --users 4000 [--seed 0]
+    voltmart-experiments simulate-traffic --users 4000 [--seed 0]
 
 `simulate-traffic` writes synthetic exposures, conversions, decisions and
 feedback through the real key schema (the same stores the action server
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -23,12 +22,10 @@ import numpy as np
 import redis
 import redis.asyncio as aioredis
 
+from core.settings import command_settings
+from core.urls import redact_url
 from experiments.config import ExperimentConfigError, load_experiments
 from experiments.reporting import report, to_html, to_json, to_text
-from privacy.urls import redact_url
-
-DEFAULT_EXPERIMENTS = Path(__file__).parent / "experiments.yml"
-DEFAULT_URL = os.environ.get("PZ_REDIS_URL", "redis://127.0.0.1:6390/0")
 
 
 def _fail(message: str) -> int:
@@ -122,13 +119,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
+    settings = command_settings()
+    parser = argparse.ArgumentParser(prog="voltmart-experiments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("report", "simulate-traffic"):
         p = sub.add_parser(name)
-        p.add_argument("--redis-url", default=DEFAULT_URL)
-        p.add_argument("--namespace", default=os.environ.get("PZ_NAMESPACE", "pz"))
-        p.add_argument("--experiments", default=str(DEFAULT_EXPERIMENTS))
+        p.add_argument("--redis-url", default=settings.redis.url)
+        p.add_argument("--namespace", default=settings.redis.namespace)
+        p.add_argument("--experiments", default=str(settings.paths.experiments))
         if name == "report":
             p.add_argument("--out", default="var/reports/experiments.html")
             p.add_argument("--json")

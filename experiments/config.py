@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from actions.personas import PERSONAS
+from core.personas import PERSONAS
 from experiments.assignment import Experiment, repair_weights
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
         raise _fail(
             source,
             line,
-            f"experiment {key!r}: 'variants' must map at least two " "variant names to weights",
+            f"experiment {key!r}: 'variants' must map at least two variant names to weights",
         )
     personas = raw.get("personas") or []
     unknown = [p for p in personas if p not in PERSONAS]
@@ -115,7 +115,7 @@ def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
         raise _fail(
             source,
             line,
-            f"experiment {key!r}: 'conversion' must name an event, e.g. " "{intent: affirm}",
+            f"experiment {key!r}: 'conversion' must name an event, e.g. {{intent: affirm}}",
         )
     kinds = [k for k in conversion if k not in CONVERSION_KINDS]
     if kinds or conversion.get("feedback", "positive") != "positive":

@@ -30,7 +30,6 @@ from experiments.significance import (
 
 logger = logging.getLogger(__name__)
 CHUNK = 1000
-UNKNOWN = "unknown"
 
 
 @dataclass

@@ -9,7 +9,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from actions.redis_clients import async_client, close_async
+from core.redis_clients import async_client, close_async
 from gateway import handlers, privacy_routes
 from gateway.auth import TokenIssuer, TokenVerifier
 from gateway.config import GatewayConfig

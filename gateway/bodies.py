@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
-from actions.personas import PERSONAS
+from core.personas import PERSONAS
 from gateway.errors import ApiError
 
 JSON = "application/json"
@@ -45,18 +45,26 @@ def require_content_type(request: web.Request, allowed: tuple[str, ...]) -> str:
     return media_type
 
 
+async def read_limited(content: StreamReader, limit: int) -> bytes | None:
+    """The whole stream, or None as soon as it passes ``limit`` bytes (the rest is not read)."""
+    chunks, size = [], 0
+    async for chunk in content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """The whole body, refusing (413) as soon as it passes ``max_bytes``."""
     too_large = ApiError(413, f"request body is larger than {max_bytes} bytes")
     if request.content_length is not None and request.content_length > max_bytes:
         raise too_large
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await read_limited(request.content, max_bytes)
+    if body is None:
+        raise too_large
+    return body
 
 
 def _reject_constant(name: str) -> None:
@@ -189,9 +197,6 @@ def parse_login(payload: dict[str, Any]) -> str:
     if not isinstance(persona, str) or persona not in PERSONAS:
         raise ApiError(400, f"'persona' must be one of: {', '.join(PERSONAS)}")
     return persona
-
-
-TOKEN_FIELDS = ("grant_type", "client_id", "client_secret", "scope")
 
 
 def parse_token_request(raw: bytes, media_type: str) -> dict[str, str]:

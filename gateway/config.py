@@ -1,15 +1,15 @@
-"""Gateway settings: one frozen dataclass, read from the environment and checked at start-up.
+"""Gateway settings: one frozen dataclass, built from core/settings.py and checked at start-up.
 
-Every problem is a one-line ConfigError naming the variable, so a bad deployment fails
-before it listens instead of on the first request.
+The parts every service shares (Redis, the deadline table, the message limit) come from
+`Settings`; the gateway's own variables are read through its `EnvReader`. Every problem is
+a one-line ConfigError naming the variable, so a bad deployment fails before it listens
+instead of on the first request.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +18,19 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
+from core.limits import MAX_MESSAGE_CHARS
+from core.settings import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_REDIS_URL,
+    DEFAULT_SECRETS_DIR,
+    Deadlines,
+    EnvReader,
+    IPNetwork,
+    RedisSettings,
+    Settings,
+    SettingsError,
+)
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SCOPES = ("chat", "ingest", "privacy")
 ALGORITHMS = ("HS256", "RS256")
@@ -25,11 +38,9 @@ MIN_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-
-class ConfigError(ValueError):
-    """A setting is missing or wrong; the message names the variable."""
+# One error for every bad setting, the shared ones (core/settings.py) and the gateway's own.
+ConfigError = SettingsError
 
 
 @dataclass(frozen=True)
@@ -60,23 +71,23 @@ DEFAULT_INGEST_RATE = RateLimit(1000, 10)
 @dataclass(frozen=True)
 class GatewayConfig:
     jwt_algorithm: str = "HS256"
-    jwt_secret: bytes | None = None  # HS256
-    jwt_private_key: rsa.RSAPrivateKey | None = None  # RS256 signing (optional)
+    jwt_secret: bytes | None = field(default=None, repr=False)  # HS256; never in a log line
+    jwt_private_key: rsa.RSAPrivateKey | None = field(default=None, repr=False)  # RS256 signing
     jwt_public_keys: tuple[rsa.RSAPublicKey, ...] = ()  # RS256 verification
     jwt_issuer: str = "voltmart-gateway"
     jwt_audience: str = "voltmart-api"
     token_ttl: int = 3600
     jwt_leeway: int = 10
     clients: Mapping[str, Client] = field(default_factory=dict)
-    redis_url: str = "redis://127.0.0.1:6390/0"
-    redis_cluster: bool = False  # redis_url is a Redis Cluster node (actions/redis_clients.py)
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_cluster: bool = False  # redis_url is a Redis Cluster node (core/redis_clients.py)
     shared_redis_url: str = ""  # with a cluster: the standalone Redis (streams, rate limits)
     redis_timeout: float = 0.25
-    namespace: str = "pz"
-    stream: str = "pz:events"
+    namespace: str = DEFAULT_NAMESPACE
+    stream: str = f"{DEFAULT_NAMESPACE}:events"
     rasa_url: str = "http://127.0.0.1:5005"
-    rasa_timeout: float = 4.0
-    max_message_chars: int = 2000
+    rasa_timeout: float = Deadlines.gateway_s
+    max_message_chars: int = MAX_MESSAGE_CHARS
     max_body_bytes: int = 16 * 1024
     user_rate: RateLimit = DEFAULT_USER_RATE
     address_rate: RateLimit = DEFAULT_ADDRESS_RATE
@@ -85,13 +96,16 @@ class GatewayConfig:
     demo_login: bool = False
     static_dir: Path = PACKAGE_DIR / "static"
     ip_regions_file: Path = PACKAGE_DIR / "data" / "ip_regions.csv"
+    # The privacy key variables as set (export and erasure read keys from them) and where
+    # development keys live, as for the other services; key material stays out of repr.
+    privacy_keys: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    secrets_dir: Path = DEFAULT_SECRETS_DIR
 
     def __post_init__(self) -> None:
-        if self.redis_cluster and not self.shared_redis_url:
-            raise ConfigError(
-                "PZ_REDIS_CLUSTER=1 needs PZ_SHARED_REDIS_URL: the standalone Redis of the "
-                "event stream, rate limits and Rasa's stores"
-            )
+        # The cluster check is RedisSettings' own, so a config built by hand gets it too.
+        RedisSettings(
+            url=self.redis_url, cluster=self.redis_cluster, shared_url=self.shared_redis_url or None
+        )
         if self.jwt_algorithm not in ALGORITHMS:
             raise ConfigError(f"PZ_JWT_ALGORITHM={self.jwt_algorithm!r} must be HS256 or RS256")
         if self.jwt_algorithm == "HS256":
@@ -136,10 +150,14 @@ class GatewayConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
-        """Read PZ_GATEWAY_*, PZ_JWT_*, PZ_REDIS_*, PZ_SHARED_REDIS_URL, PZ_RASA_URL and
-        PZ_NAMESPACE."""
-        env = os.environ if env is None else env
-        get = _Reader(env)
+        """The gateway's settings from ``env`` (default: this process's environment)."""
+        return cls.from_settings(Settings.from_env(env))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GatewayConfig:
+        """The shared settings (Redis, the Rasa deadline, the message limit, privacy keys)
+        plus the gateway's own PZ_GATEWAY_*, PZ_JWT_* and PZ_RASA_URL."""
+        get = settings.reader()
         secret = get.text("PZ_JWT_SECRET")
         secret_file = get.text("PZ_JWT_SECRET_FILE")
         if secret and secret_file:
@@ -150,7 +168,7 @@ class GatewayConfig:
         public_files = [p.strip() for p in get.text("PZ_JWT_PUBLIC_KEY_FILES").split(",")]
         public_files = [p for p in public_files if p]
         default_alg = "RS256" if private_file or public_files else "HS256"
-        namespace = get.text("PZ_NAMESPACE", "pz")
+        redis = settings.redis
         return cls(
             jwt_algorithm=get.text("PZ_JWT_ALGORITHM", default_alg).upper(),
             jwt_secret=secret.encode() if secret else None,
@@ -161,84 +179,30 @@ class GatewayConfig:
             token_ttl=get.integer("PZ_JWT_TTL_S", cls.token_ttl),
             jwt_leeway=get.integer("PZ_JWT_LEEWAY_S", cls.jwt_leeway),
             clients=load_clients(get.text("PZ_GATEWAY_CLIENTS_FILE")),
-            redis_url=get.text("PZ_REDIS_URL", cls.redis_url),
-            redis_cluster=get.flag("PZ_REDIS_CLUSTER", False),
-            shared_redis_url=get.text("PZ_SHARED_REDIS_URL"),
+            redis_url=redis.url,
+            redis_cluster=redis.cluster,
+            shared_redis_url=redis.shared_url or "",
             redis_timeout=get.integer("PZ_GATEWAY_REDIS_TIMEOUT_MS", 250) / 1000,
-            namespace=namespace,
-            stream=get.text("PZ_GATEWAY_STREAM", f"{namespace}:events"),
+            namespace=redis.namespace,
+            stream=get.text("PZ_GATEWAY_STREAM", f"{redis.namespace}:events"),
             rasa_url=get.text("PZ_RASA_URL", cls.rasa_url).rstrip("/"),
-            rasa_timeout=get.seconds("PZ_GATEWAY_RASA_TIMEOUT_S", cls.rasa_timeout),
-            max_message_chars=get.integer("PZ_GATEWAY_MAX_MESSAGE_CHARS", cls.max_message_chars),
+            rasa_timeout=settings.deadlines.gateway_s,
+            max_message_chars=settings.max_message_chars,
             max_body_bytes=get.integer("PZ_GATEWAY_MAX_BODY_BYTES", cls.max_body_bytes),
-            user_rate=get.rate("PZ_GATEWAY_RATE_USER", cls.user_rate),
-            address_rate=get.rate("PZ_GATEWAY_RATE_ADDRESS", cls.address_rate),
-            ingest_rate=get.rate("PZ_GATEWAY_RATE_INGEST", cls.ingest_rate),
+            user_rate=_rate(get, "PZ_GATEWAY_RATE_USER", cls.user_rate),
+            address_rate=_rate(get, "PZ_GATEWAY_RATE_ADDRESS", cls.address_rate),
+            ingest_rate=_rate(get, "PZ_GATEWAY_RATE_INGEST", cls.ingest_rate),
             trusted_proxies=get.networks("PZ_GATEWAY_TRUSTED_PROXIES"),
             demo_login=get.flag("PZ_GATEWAY_DEMO_LOGIN", False),
             static_dir=Path(get.text("PZ_GATEWAY_STATIC_DIR", str(cls.static_dir))),
             ip_regions_file=Path(get.text("PZ_GATEWAY_IP_REGIONS_FILE", str(cls.ip_regions_file))),
+            privacy_keys=settings.privacy.key_env,
+            secrets_dir=settings.paths.secrets_dir,
         )
 
 
-class _Reader:
-    """Typed environment lookups whose errors name the variable."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-
-    def text(self, name: str, default: str = "") -> str:
-        value = self.env.get(name, "").strip()
-        return value or default
-
-    def integer(self, name: str, default: int) -> int:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-
-    def seconds(self, name: str, default: float) -> float:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-        if not 0 < value < 3600:
-            raise ConfigError(f"{name}={raw!r} must be between 0 and 3600 seconds")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.text(name).lower()
-        if not raw:
-            return default
-        if raw in ("1", "true", "yes", "on"):
-            return True
-        if raw in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{name}={raw!r} must be true or false")
-
-    def rate(self, name: str, default: RateLimit) -> RateLimit:
-        raw = self.text(name)
-        if not raw:
-            return default
-        match = re.fullmatch(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?", raw)
-        if not match or int(match[1]) <= 0 or float(match[2]) <= 0:
-            raise ConfigError(f"{name}={raw!r} must look like 30/10 (requests per seconds)")
-        return RateLimit(int(match[1]), float(match[2]))
-
-    def networks(self, name: str) -> tuple[IPNetwork, ...]:
-        nets = []
-        for item in filter(None, (p.strip() for p in self.text(name).split(","))):
-            try:
-                nets.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR range") from None
-        return tuple(nets)
+def _rate(get: EnvReader, name: str, default: RateLimit) -> RateLimit:
+    return RateLimit(*get.rate(name, (default.limit, default.window)))
 
 
 def _read_file(name: str, path: str) -> bytes:

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from actions.demo_users import DEMO_USERS
+from core.demo import DEMO_USERS
 from gateway.auth import (
     Principal,
     TokenIssuer,
@@ -44,7 +44,7 @@ from realtime.stream import publish_event, purchase_event
 
 logger = logging.getLogger(__name__)
 
-# persona -> demo sender id, from the seeded demo users (actions/demo_users.py)
+# persona -> demo sender id, from the seeded demo users (core/demo.py)
 DEMO_SENDERS = {fields["segment"]: sender for sender, fields in DEMO_USERS.items()}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

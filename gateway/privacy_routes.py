@@ -6,29 +6,37 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from pathlib import Path
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from gateway.config import GatewayConfig
 from gateway.errors import ApiError
 from gateway.handlers import GATEWAY, NO_STORE, address_of, authenticate, enforce, json_body
 from privacy.erasure import MAX_IDS_PER_CALL, Eraser, ErasureError, check_ids
 from privacy.export import export_user
-from privacy.keys import Keyring, load_keyring
+from privacy.keyring import Keyring, load_keyring
 
 logger = logging.getLogger(__name__)
 
 ERASE_TIMEOUT_S = 30.0  # walks shared logs once per batch; bounded so callers get an answer
 
 
+def keyring(config: GatewayConfig) -> Keyring:
+    """The privacy keys, loaded on first use and kept; a bad key is said in the log per
+    request rather than stopping the gateway, whose chat does not need it."""
+    return _load_keyring(tuple(sorted(config.privacy_keys.items())), config.secrets_dir)
+
+
 @functools.cache
-def _keyring() -> Keyring:
-    return load_keyring(allow_dev=True)
+def _load_keyring(key_env: tuple[tuple[str, str], ...], secrets_dir: Path) -> Keyring:
+    return load_keyring(dict(key_env), secrets_dir, allow_dev=True)
 
 
-def _pseudonym_key() -> bytes | None:
+def _pseudonym_key(config: GatewayConfig) -> bytes | None:
     try:
-        return _keyring().pseudonym_key
+        return keyring(config).pseudonym_key
     except ValueError as exc:
         logger.error("erasure cannot name users' keys by pseudonym: %s", exc)
         return None
@@ -46,14 +54,14 @@ async def my_data(request: web.Request) -> web.Response:
     principal = authenticate(request, gw, "chat")
     await enforce(gw, "user", principal.sub, gw.config.user_rate)
     try:
-        keyring = _keyring()
+        keys = keyring(gw.config)
     except ValueError as exc:  # misconfigured keys: an operator problem, said in the log
         logger.error("export cannot decrypt profiles: %s", exc)
-        keyring = None
+        keys = None
     try:
         async with asyncio.timeout(ERASE_TIMEOUT_S):
             data = await export_user(
-                gw.redis, gw.config.namespace, principal.sub, keyring, shared=gw.shared
+                gw.redis, gw.config.namespace, principal.sub, keys, shared=gw.shared
             )
     except (RedisError, OSError, TimeoutError) as exc:
         raise _unavailable("export", exc) from None
@@ -78,7 +86,10 @@ async def erase(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(ERASE_TIMEOUT_S):
             eraser = Eraser(
-                gw.redis, gw.config.namespace, pseudonym_key=_pseudonym_key(), shared=gw.shared
+                gw.redis,
+                gw.config.namespace,
+                pseudonym_key=_pseudonym_key(gw.config),
+                shared=gw.shared,
             )
             receipt = await eraser.erase(ids)
     except (RedisError, OSError, TimeoutError) as exc:

@@ -14,9 +14,11 @@ from typing import Any
 
 import aiohttp
 
+from core.limits import TURN_FALLBACK_TEXT
+from gateway.bodies import read_limited
+
 logger = logging.getLogger(__name__)
 
-FALLBACK_TEXT = "Sorry, I'm having trouble answering right now. Please try again in a moment."
 WEBHOOK_PATH = "/webhooks/rest/webhook"
 MAX_REPLY_BYTES = 1024 * 1024
 HEALTH_TIMEOUT_S = 1.0
@@ -31,7 +33,7 @@ class RasaRejected(Exception):
 
 
 @dataclass(frozen=True)
-class Reply:
+class RasaReply:
     messages: list[dict[str, str]]
     fallback_reason: str | None = None  # timeout / unreachable / status_5xx / invalid / empty
 
@@ -40,8 +42,8 @@ class Reply:
         return self.fallback_reason is not None
 
 
-def fallback(reason: str) -> Reply:
-    return Reply([{"text": FALLBACK_TEXT}], reason)
+def fallback(reason: str) -> RasaReply:
+    return RasaReply([{"text": TURN_FALLBACK_TEXT}], reason)
 
 
 MAX_BUTTONS = 6
@@ -74,17 +76,6 @@ def text_messages(payload: Any) -> list[dict[str, Any]] | None:
     return out
 
 
-async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The body, or None when it is larger than ``limit`` bytes."""
-    chunks, size = [], 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class RasaClient:
     """Talks to one Rasa server through a shared aiohttp session."""
 
@@ -93,7 +84,7 @@ class RasaClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
-    async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> Reply:
+    async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> RasaReply:
         """Rasa's text answers, or a fallback reply; raises RasaRejected on a 4xx."""
         body = {"sender": sender, "message": message, "metadata": metadata}
         try:
@@ -104,7 +95,7 @@ class RasaClient:
                     if resp.status != 200:
                         logger.warning("Rasa answered %s for sender %r", resp.status, sender[:64])
                         return fallback("status_5xx" if resp.status >= 500 else "invalid")
-                    raw = await _read_limited(resp, MAX_REPLY_BYTES)
+                    raw = await read_limited(resp.content, MAX_REPLY_BYTES)
         except TimeoutError:
             logger.warning(
                 "Rasa gave no answer within %.1f s (sender %r)", self.timeout, sender[:64]
@@ -122,7 +113,7 @@ class RasaClient:
             return fallback("invalid")
         if not messages:
             return fallback("empty")
-        return Reply(messages)
+        return RasaReply(messages)
 
     async def healthy(self) -> bool:
         try:

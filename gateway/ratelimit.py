@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from core.settings import DEFAULT_NAMESPACE
 from gateway.config import RateLimit
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ WARN_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
-class Decision:
+class RateDecision:
     allowed: bool
     remaining: int
     retry_after: int  # whole seconds, >= 1 when refused
@@ -59,13 +60,13 @@ def rate_key(namespace: str, scope: str, ident: str) -> str:
 class RateLimiter:
     """Checks ``limit`` per ``window`` for (scope, id) pairs against a shared Redis."""
 
-    def __init__(self, client, namespace: str = "pz", timeout: float = 0.25) -> None:
+    def __init__(self, client, namespace: str = DEFAULT_NAMESPACE, timeout: float = 0.25) -> None:
         self.namespace = namespace
         self.timeout = timeout
         self._script = client.register_script(SLIDING_WINDOW)
         self._last_warning = -math.inf
 
-    async def hit(self, scope: str, ident: str, rule: RateLimit) -> Decision:
+    async def hit(self, scope: str, ident: str, rule: RateLimit) -> RateDecision:
         """Count one request; never raises for Redis trouble (fails open, logs a warning)."""
         # Token subjects from other issuers may hold lone surrogates; keep them as bytes.
         key = rate_key(self.namespace, scope, ident).encode("utf-8", "surrogatepass")
@@ -77,10 +78,10 @@ class RateLimiter:
                 )
         except (RedisError, OSError, TimeoutError) as exc:
             self._warn(exc)
-            return Decision(True, rule.limit, 0, failed_open=True)
+            return RateDecision(True, rule.limit, 0, failed_open=True)
         if allowed:
-            return Decision(True, int(remaining), 0)
-        return Decision(False, 0, max(1, math.ceil(int(wait_ms) / 1000)))
+            return RateDecision(True, int(remaining), 0)
+        return RateDecision(False, 0, max(1, math.ceil(int(wait_ms) / 1000)))
 
     def _warn(self, exc: BaseException) -> None:
         now = time.monotonic()

@@ -1,1 +1,1 @@
-"""Personal data protection: keys, encrypted profile fields, pseudonyms, consent and erasure."""
+"""Personal data protection: keys, encrypted profile fields, consent, export and erasure."""

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from actions.segment_keys import UserKeys, bucket_key
+from core.redis_keys import UserKeys, bucket_key
 from privacy.tombstones import ERASURE_GRACE_S
 
 MAX_IDS_PER_CALL = 1000

@@ -11,10 +11,10 @@ import json
 import time
 from typing import Any
 
-from actions.segment_keys import UserKeys, active_key
+from core.redis_keys import UserKeys, active_key
 from privacy.erasure import as_text, glob_escape, scan_keys
 from privacy.fields import PII_FIELDS, decrypt_fields
-from privacy.keys import Keyring
+from privacy.keyring import Keyring
 
 MAX_MESSAGES = 200  # the conversation part of an export: the latest messages
 

@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from privacy.keys import Keyring
+    from privacy.keyring import Keyring
 
 PII_FIELDS = ("name", "email", "phone", "address")
 PREFIX = "enc:v1:"
@@ -53,11 +53,6 @@ def _name(key: object) -> object:
     """A hash field name as text when it is UTF-8, else as given (it is then not PII)."""
     text = _text(key)
     return key if text is None else text
-
-
-def is_encrypted(value: object) -> bool:
-    text = _text(value)
-    return text is not None and text.startswith(PREFIX)
 
 
 def encrypt_fields(mapping: Mapping[str, object], keyring: Keyring) -> dict:

@@ -1,15 +1,8 @@
-"""Where encryption and pseudonym keys come from: the environment or a file, never the repo.
+"""voltmart-keys (python -m privacy.keys): where the keys come from, rotation, re-encryption.
 
-Encryption keys: PZ_ENCRYPTION_KEYS (comma-separated Fernet keys, newest first), else the
-file named by PZ_ENCRYPTION_KEYS_FILE (one key per line, newest first, ``#`` comments), else,
-for development only (``allow_dev=True``), var/secrets/encryption.keys created once with mode
-600. The pseudonym key follows the same order: PZ_PSEUDONYM_KEY, PZ_PSEUDONYM_KEY_FILE,
-var/secrets/pseudonym.key. Bad key material is a one-line ValueError naming the variable or
-file; key material itself is never printed, logged or shown in a repr.
-
-    python -m privacy.keys status [--dev]
-    python -m privacy.keys rotate [--keys-file F]
-    python -m privacy.keys reencrypt --redis-url URL [--namespace pz] [--dev]
+voltmart-keys status [--dev]
+voltmart-keys rotate [--keys-file F]
+voltmart-keys reencrypt --redis-url URL [--namespace pz] [--dev]
 """
 
 from __future__ import annotations
@@ -17,218 +10,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import secrets
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.fernet import Fernet, MultiFernet
+from redis.exceptions import RedisError
 
-from gateway.bootstrap import _write_private
-from privacy.urls import redact_url
-
-ROOT = Path(__file__).resolve().parent.parent
-# Anchored at the repository (as gateway/__main__.py does), so a server started from another
-# directory does not mint a second development key and lose access to the first one's data.
-DEFAULT_SECRETS_DIR = ROOT / "var" / "secrets"
-ENCRYPTION_KEYS = "PZ_ENCRYPTION_KEYS"
-ENCRYPTION_KEYS_FILE = "PZ_ENCRYPTION_KEYS_FILE"
-PSEUDONYM_KEY = "PZ_PSEUDONYM_KEY"
-PSEUDONYM_KEY_FILE = "PZ_PSEUDONYM_KEY_FILE"
-DEV_KEYS_FILE = "encryption.keys"
-DEV_PSEUDONYM_FILE = "pseudonym.key"
-MIN_PSEUDONYM_KEY_BYTES = 32
-KEYS_FILE_HEADER = "# Fernet keys, newest first: the first encrypts, all decrypt.\n"
-NEW_KEY_HINT = (
-    "make one with: python -c 'from cryptography.fernet import Fernet; "
-    "print(Fernet.generate_key().decode())'"
+from core.redis_clients import async_client, close_async
+from core.settings import command_settings
+from core.urls import redact_url
+from privacy.fields import reencrypt_profiles
+from privacy.keyring import (
+    DEV_KEYS_FILE,
+    ENCRYPTION_KEYS,
+    ENCRYPTION_KEYS_FILE,
+    load_encryption_keys,
+    load_keyring,
+    load_pseudonym_key,
+    rotate_keys_file,
 )
-
-log = logging.getLogger("privacy.keys")  # not "__main__" under python -m
-
-
-@dataclass(frozen=True)
-class Keyring:
-    """Encryption keys (newest first) and the pseudonym key; the repr shows only where from."""
-
-    encryption_keys: tuple[bytes, ...] = field(repr=False)
-    pseudonym_key: bytes = field(repr=False)
-    encryption_source: str = "given"
-    pseudonym_source: str = "given"
-    fernet: MultiFernet = field(init=False, repr=False, compare=False)  # all keys decrypt
-    newest: Fernet = field(init=False, repr=False, compare=False)  # the one that encrypts
-
-    def __post_init__(self) -> None:
-        if not self.encryption_keys:
-            raise ValueError("a keyring needs at least one encryption key")
-        fernets = [Fernet(key) for key in self.encryption_keys]
-        object.__setattr__(self, "fernet", MultiFernet(fernets))
-        object.__setattr__(self, "newest", fernets[0])
-
-    @property
-    def key_count(self) -> int:
-        return len(self.encryption_keys)
-
-
-def load_keyring(
-    env: Mapping[str, str] = os.environ,
-    secrets_dir: Path = DEFAULT_SECRETS_DIR,
-    *,
-    allow_dev: bool = False,
-) -> Keyring:
-    """The configured keys; raises ValueError (one line, no key material) when they are bad."""
-    keys, key_source = load_encryption_keys(env, secrets_dir, allow_dev=allow_dev)
-    pseudonym_key, pseudonym_source = load_pseudonym_key(env, secrets_dir, allow_dev=allow_dev)
-    return Keyring(tuple(keys), pseudonym_key, key_source, pseudonym_source)
-
-
-def load_encryption_keys(
-    env: Mapping[str, str], secrets_dir: Path, *, allow_dev: bool = False
-) -> tuple[list[bytes], str]:
-    """(Fernet keys newest first, where they came from)."""
-    if env.get(ENCRYPTION_KEYS, "").strip():
-        entries = [
-            (f"entry {i}", k.strip()) for i, k in enumerate(env[ENCRYPTION_KEYS].split(","), 1)
-        ]
-        return _fernet_keys(ENCRYPTION_KEYS, entries), ENCRYPTION_KEYS
-    if env.get(ENCRYPTION_KEYS_FILE, "").strip():
-        path = Path(env[ENCRYPTION_KEYS_FILE].strip())
-        where = f"{ENCRYPTION_KEYS_FILE}={path}"
-        keys = _fernet_keys(where, _key_lines(_read(path, where)))
-        return keys, f"{ENCRYPTION_KEYS_FILE} ({path})"
-    if not allow_dev:
-        raise ValueError(
-            f"no encryption keys: set {ENCRYPTION_KEYS} or {ENCRYPTION_KEYS_FILE} "
-            "(create a keys file with 'python -m privacy.keys rotate --keys-file FILE')"
-        )
-    path = secrets_dir / DEV_KEYS_FILE
-    _create_dev_file(path, KEYS_FILE_HEADER + Fernet.generate_key().decode() + "\n")
-    where = f"development keys file {path}"
-    return _fernet_keys(where, _key_lines(_read(path, where))), where
-
-
-def load_pseudonym_key(
-    env: Mapping[str, str], secrets_dir: Path, *, allow_dev: bool = False
-) -> tuple[bytes, str]:
-    """(HMAC key for pseudonyms, where it came from)."""
-    if env.get(PSEUDONYM_KEY, "").strip():
-        return _pseudonym_key(PSEUDONYM_KEY, [("value", env[PSEUDONYM_KEY].strip())]), PSEUDONYM_KEY
-    if env.get(PSEUDONYM_KEY_FILE, "").strip():
-        path = Path(env[PSEUDONYM_KEY_FILE].strip())
-        where = f"{PSEUDONYM_KEY_FILE}={path}"
-        key = _pseudonym_key(where, _key_lines(_read(path, where)))
-        return key, f"{PSEUDONYM_KEY_FILE} ({path})"
-    if not allow_dev:
-        raise ValueError(
-            f"no pseudonym key: set {PSEUDONYM_KEY} or {PSEUDONYM_KEY_FILE} to at least "
-            f"{MIN_PSEUDONYM_KEY_BYTES} random characters"
-        )
-    path = secrets_dir / DEV_PSEUDONYM_FILE
-    _create_dev_file(path, secrets.token_urlsafe(MIN_PSEUDONYM_KEY_BYTES) + "\n")
-    where = f"development pseudonym key file {path}"
-    return _pseudonym_key(where, _key_lines(_read(path, where))), where
-
-
-def _create_dev_file(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if _write_private(path, text):
-        log.warning("created %s for development; configure real keys in production", path)
-
-
-def _read(path: Path, where: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ValueError(f"{where}: cannot read it ({reason}); fix the path or the file") from None
-
-
-def _key_lines(text: str) -> list[tuple[str, str]]:
-    """(``line N``, key) for each line that is not blank or a comment."""
-    lines = ((n, line.split("#", 1)[0].strip()) for n, line in enumerate(text.splitlines(), 1))
-    return [(f"line {n}", key) for n, key in lines if key]
-
-
-def _fernet_keys(where: str, entries: Sequence[tuple[str, str]]) -> list[bytes]:
-    if not any(key for _, key in entries):
-        raise ValueError(f"{where}: no keys found; {NEW_KEY_HINT}")
-    keys = []
-    for label, key in entries:
-        try:
-            Fernet(key)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"{where}: {label} is not a Fernet key (44 url-safe base64 characters); "
-                + NEW_KEY_HINT
-            ) from None
-        keys.append(key.encode("ascii"))
-    return keys
-
-
-def _pseudonym_key(where: str, entries: Sequence[tuple[str, str]]) -> bytes:
-    if len(entries) != 1:
-        raise ValueError(f"{where}: expected exactly one key, found {len(entries)}")
-    key = entries[0][1].encode("utf-8")
-    if len(key) < MIN_PSEUDONYM_KEY_BYTES:
-        raise ValueError(
-            f"{where}: the key is too short ({len(key)} bytes, needs {MIN_PSEUDONYM_KEY_BYTES}); "
-            "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-        )
-    return key
-
-
-def rotate_keys_file(path: Path) -> int:
-    """Put a new key first in ``path`` (created if missing), mode 600; returns the key count.
-
-    Old keys stay, so data they encrypted stays readable; re-encrypting it is
-    ``privacy.fields.reencrypt_profiles`` once every process has the new file.
-    """
-    text = _read(path, str(path)) if path.exists() else KEYS_FILE_HEADER
-    entries = _key_lines(text)
-    if entries:
-        _fernet_keys(str(path), entries)  # never rewrite a file we cannot read back
-    lines = text.splitlines(keepends=True)
-    first_key = next(
-        (i for i, line in enumerate(lines) if line.split("#", 1)[0].strip()), len(lines)
-    )
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    lines.insert(first_key, Fernet.generate_key().decode() + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _replace_private(path, "".join(lines))
-    return len(entries) + 1
-
-
-def _replace_private(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with a mode-600 file holding ``text``."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-# --- command line ---------------------------------------------------------------------------
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     ok = True
     try:
-        keys, source = load_encryption_keys(os.environ, args.secrets_dir, allow_dev=args.dev)
+        keys, source = load_encryption_keys(args.key_env, args.secrets_dir, allow_dev=args.dev)
         print(f"encryption keys: {len(keys)} from {source} (the first encrypts, all decrypt)")
     except ValueError as exc:
         print(f"encryption keys: not usable: {exc}")
         ok = False
     try:
-        _, source = load_pseudonym_key(os.environ, args.secrets_dir, allow_dev=args.dev)
+        _, source = load_pseudonym_key(args.key_env, args.secrets_dir, allow_dev=args.dev)
         print(f"pseudonym key: from {source}")
     except ValueError as exc:
         print(f"pseudonym key: not usable: {exc}")
@@ -239,12 +50,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_rotate(args: argparse.Namespace) -> int:
     path = args.keys_file
     if path is None:
-        if os.environ.get(ENCRYPTION_KEYS, "").strip():
+        if args.key_env.get(ENCRYPTION_KEYS, "").strip():
             raise ValueError(
                 f"keys come from {ENCRYPTION_KEYS}; put a new key first there yourself, "
                 "or pass --keys-file to rotate a file"
             )
-        configured = os.environ.get(ENCRYPTION_KEYS_FILE, "").strip()
+        configured = args.key_env.get(ENCRYPTION_KEYS_FILE, "").strip()
         path = Path(configured) if configured else args.secrets_dir / DEV_KEYS_FILE
     existed = path.exists()
     count = rotate_keys_file(path)
@@ -257,16 +68,13 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def _cmd_reencrypt(args: argparse.Namespace) -> int:
-    from redis.exceptions import RedisError
-
-    from actions.redis_clients import async_client, close_async
-    from privacy.fields import reencrypt_profiles
-
-    keyring = load_keyring(os.environ, args.secrets_dir, allow_dev=args.dev)
+    keyring = load_keyring(args.key_env, args.secrets_dir, allow_dev=args.dev)
 
     async def run() -> int:
         # A Redis Cluster with PZ_REDIS_CLUSTER=1 (SCAN walks every node).
-        client = async_client(args.redis_url, socket_timeout=30, socket_connect_timeout=5)
+        client = async_client(
+            args.redis_url, args.cluster, socket_timeout=30, socket_connect_timeout=5
+        )
         try:
             return await reencrypt_profiles(client, args.namespace, keyring)
         finally:
@@ -286,11 +94,13 @@ def _cmd_reencrypt(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m privacy.keys", description=__doc__.split("\n")[0]
-    )
+    settings = command_settings()
+    parser = argparse.ArgumentParser(prog="voltmart-keys", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--secrets-dir", type=Path, default=DEFAULT_SECRETS_DIR, help="where development keys live"
+        "--secrets-dir",
+        type=Path,
+        default=settings.paths.secrets_dir,
+        help="where development keys live",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="how many keys there are and where they come from")
@@ -302,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         "reencrypt", help="re-encrypt stored profiles with the newest key"
     )
     reencrypt.add_argument("--redis-url", required=True)
-    reencrypt.add_argument("--namespace", default="pz")
+    reencrypt.add_argument("--namespace", default=settings.redis.namespace)
     for sub in (status, reencrypt):
         sub.add_argument("--dev", action="store_true", help="allow (and create) development keys")
     args = parser.parse_args(argv)
+    args.key_env, args.cluster = settings.privacy.key_env, settings.redis.cluster
     handler = {"status": _cmd_status, "rotate": _cmd_rotate, "reencrypt": _cmd_reencrypt}
     try:
         return handler[args.command](args)

@@ -27,12 +27,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from core.limits import MAX_MESSAGE_CHARS, TURN_FALLBACK_TEXT
+from core.settings import Settings
 from rasa_ext import deadlines, speedups
 from rasa_ext.versions import check_rasa
 
 logger = logging.getLogger(__name__)
-
-FALLBACK_TEXT = "Sorry, I'm having trouble answering right now. Please try again in a moment."
 # Why users got the fallback: "deadline", "error", "empty". Per process.
 FALLBACKS: Counter[str] = Counter()
 _LATE_TURNS: set[asyncio.Task] = set()  # turns past the deadline, still finishing
@@ -57,7 +57,7 @@ async def answer_within(
 def _fallback(reason: str, sender: str) -> list[dict[str, Any]]:
     FALLBACKS[reason] += 1
     logger.warning("fallback answer for sender %r (%s)", sender[:64], reason)
-    return [{"recipient_id": sender, "text": FALLBACK_TEXT}]
+    return [{"recipient_id": sender, "text": TURN_FALLBACK_TEXT}]
 
 
 def _finish_late(task: asyncio.Task) -> None:
@@ -66,7 +66,6 @@ def _finish_late(task: asyncio.Task) -> None:
         logger.error("late turn failed: %r", task.exception())
 
 
-DEFAULT_MAX_MESSAGE_CHARS = 2000
 DEFAULT_MAX_SENDER_CHARS = 128
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
@@ -119,17 +118,19 @@ class GuardedRestInput(RestInput):
 
     def __init__(
         self,
-        max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
+        max_message_chars: int = MAX_MESSAGE_CHARS,
         max_sender_chars: int = DEFAULT_MAX_SENDER_CHARS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        settings: Settings | None = None,  # None: this process's environment (Rasa builds us)
     ) -> None:
         self.max_message_chars = int(max_message_chars)
         self.max_sender_chars = int(max_sender_chars)
         self.max_body_bytes = int(max_body_bytes)
         check_rasa()
-        self.deadline = deadlines.turn_deadline()
-        deadlines.apply()
-        speedups.install()
+        settings = settings or Settings.from_env()
+        self.deadline = settings.deadlines.turn_s
+        deadlines.apply(settings.deadlines)
+        speedups.install(settings.rasa_speedups)
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> GuardedRestInput:

@@ -12,21 +12,16 @@ the benchmark's baseline runs (bench/turns.py).
 from __future__ import annotations
 
 import logging
-import os
 
 from rasa_ext import event_types, validation
 
 logger = logging.getLogger(__name__)
 
 
-def enabled() -> bool:
-    raw = os.environ.get("PZ_RASA_SPEEDUPS", "1").strip().lower()
-    return raw not in ("0", "false", "no", "off")
-
-
-def install() -> dict[str, bool]:
-    """Install every speed-up (idempotent); which ones are active."""
-    if not enabled():
+def install(enabled: bool = True) -> dict[str, bool]:
+    """Install every speed-up (idempotent) unless not `enabled` (PZ_RASA_SPEEDUPS=0,
+    core/settings.py); which ones are active."""
+    if not enabled:
         logger.info("PZ_RASA_SPEEDUPS=0: stock Rasa")
         return {"validation": False, "event_types": False}
     return {"validation": validation.install(), "event_types": event_types.install()}

@@ -30,7 +30,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from contextlib import asynccontextmanager
@@ -47,9 +46,9 @@ from rasa.utils.endpoints import EndpointConfig
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from actions.segment_keys import UserKeys
-from privacy.keys import DEFAULT_SECRETS_DIR, load_pseudonym_key
-from privacy.retention import retention_seconds
+from core.redis_keys import UserKeys
+from core.settings import Settings
+from privacy.keyring import load_pseudonym_key
 from rasa_ext import speedups
 
 logger = logging.getLogger(__name__)
@@ -111,11 +110,14 @@ class RedisTrackerStore(RasaRedisTrackerStore):
         key_prefix: str | None = None,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_S,
         pseudonym_key: bytes | None = None,  # None: PZ_PSEUDONYM_KEY or its file, as elsewhere
+        settings: Settings | None = None,  # None: this process's environment (Rasa builds us)
         **kwargs: Any,
     ) -> None:
+        settings = settings or Settings.from_env()
         if record_exp is None:
-            record_exp = retention_seconds() or None
-        speedups.install()  # also for `rasa shell` and other channels than the REST one
+            record_exp = settings.privacy.retention_seconds or None
+        self.speedups = settings.rasa_speedups
+        speedups.install(self.speedups)  # also for `rasa shell` and other channels
         super().__init__(
             domain,
             host=host,
@@ -129,7 +131,9 @@ class RedisTrackerStore(RasaRedisTrackerStore):
             **kwargs,
         )
         self.namespace = key_prefix if key_prefix and key_prefix.isalnum() else "pz"
-        self.user_keys = UserKeys(self.namespace, pseudonym_key or _configured_pseudonym_key())
+        self.user_keys = UserKeys(
+            self.namespace, pseudonym_key or _configured_pseudonym_key(settings)
+        )
         self.red = resilient_client(
             host, port, db, username, password, float(socket_timeout), decode_responses=True
         )
@@ -152,7 +156,7 @@ class RedisTrackerStore(RasaRedisTrackerStore):
             self._refuse(tracker.sender_id)
             return
         prior = None if stored is None else self.deserialise_tracker(tracker.sender_id, stored)
-        if speedups.enabled():
+        if self.speedups:
             self._stream_new(tracker, prior)
         else:
             await self.stream_events(tracker)  # Rasa's way: reads and parses the tracker again
@@ -203,10 +207,11 @@ def last_session_length(tracker: DialogueStateTracker) -> int:
     return min(count, limit) if limit else count
 
 
-def _configured_pseudonym_key() -> bytes | None:
+def _configured_pseudonym_key(settings: Settings) -> bytes | None:
     """The key the eraser names the marker with; without it the guard could not see it."""
+    privacy, secrets_dir = settings.privacy, settings.paths.secrets_dir
     try:
-        return load_pseudonym_key(os.environ, DEFAULT_SECRETS_DIR, allow_dev=True)[0]
+        return load_pseudonym_key(privacy.key_env, secrets_dir, allow_dev=True)[0]
     except ValueError as exc:
         logger.error("erasure guard without the pseudonym key (%s): fix PZ_PSEUDONYM_KEY", exc)
         return None

@@ -24,7 +24,7 @@ from typing import Any
 
 import ujson
 
-from actions.dayparts import local_daypart
+from core.dayparts import local_daypart
 from segmentation.features import DAYPARTS, INTENT_GROUPS, WEB_CHANNELS, vader
 
 SENTIMENT_ALPHA = 0.2  # weight of the newest message in the moving average

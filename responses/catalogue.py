@@ -6,16 +6,14 @@ fewer, and a lower `order` breaks what is left (the linter insists on it).
 Each variant may carry `arms`, alternative wordings that experiments and the
 bandit choose between; `base` is the variant's own wording.
 
-The action server re-reads the file when it changes (CatalogueFile), so
-wording changes need neither `rasa train` nor a restart.
+The action server re-reads the file when it changes (responses/live_catalogue.py), so
+wording changes need neither `rasa train` nor a restart. The product catalogue, which
+these words talk about, is core/products.py.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +22,6 @@ import yaml
 
 from responses.cues import Cues
 from responses.template import Template, TemplateError, parse
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_PATH = Path(__file__).parent / "catalogue.yml"
 BASE_ARM = "base"
@@ -279,7 +275,7 @@ def _variant(path: str, raw: object, response: str, kind: str, line: int) -> Var
 
 
 def load_catalogue(path: str | Path = DEFAULT_PATH) -> ResponseCatalogue:
-    """Parse and check the structure; the linter (responses/lint.py) checks the meaning."""
+    """Parse and check the structure; responses/checks.py checks the meaning."""
     source = str(path)
     try:
         raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
@@ -316,51 +312,3 @@ def load_catalogue(path: str | Path = DEFAULT_PATH) -> ResponseCatalogue:
     if missing:
         raise _fail(source, None, f"missing responses {', '.join(missing)}; add a variants list")
     return ResponseCatalogue(source, responses)
-
-
-def checked(path: str | Path) -> ResponseCatalogue:
-    """Loaded and linted: a catalogue with lint errors is refused like a malformed one."""
-    from responses.lint import lint
-
-    catalogue = load_catalogue(path)
-    problems = lint(catalogue)
-    if problems:
-        more = (
-            f" (and {len(problems) - 1} more; run make lint-responses)" if len(problems) > 1 else ""
-        )
-        raise CatalogueError(problems[0] + more)
-    return catalogue
-
-
-class CatalogueFile:
-    """The catalogue, re-read when the file changes; a broken edit keeps the last good one."""
-
-    def __init__(self, path: str | Path = DEFAULT_PATH, check_every_s: float = 1.0) -> None:
-        self.path, self.check_every_s = Path(path), check_every_s
-        self._mtime = self._stat()
-        self.catalogue = checked(self.path)  # start-up: a broken file is fatal
-        self._checked = time.monotonic()
-
-    def _stat(self) -> float | None:
-        try:
-            return os.stat(self.path).st_mtime_ns
-        except OSError:
-            return None
-
-    def get(self) -> ResponseCatalogue:
-        now = time.monotonic()
-        if now - self._checked >= self.check_every_s:
-            self._checked = now
-            mtime = self._stat()
-            if mtime is not None and mtime != self._mtime:
-                self._mtime = mtime
-                try:
-                    self.catalogue = checked(self.path)
-                    logger.info("reloaded response catalogue %s", self.path)
-                except CatalogueError as exc:
-                    logger.error("%s; keeping the previous catalogue", exc)
-        return self.catalogue
-
-
-def catalogue_path() -> Path:
-    return Path(os.environ.get("PZ_RESPONSES_FILE", str(DEFAULT_PATH)))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from actions.dayparts import DAYPARTS, local_daypart
-from actions.profiles import CATEGORIES
+from core.categories import CATEGORIES
+from core.dayparts import DAYPARTS, local_daypart
 
 TIMES_OF_DAY = DAYPARTS
 CHANNELS = ("web", "slack", "rest", "other")

@@ -9,29 +9,27 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
-from actions.catalogue import Catalogue, Product, default_catalogue
-from actions.profiles import CATEGORIES
+from core.categories import CATEGORIES, category_label
+from core.products import Product, ProductCatalogue
 from responses.catalogue import (
     BASE_ARM,
     LISTING,
     PRODUCT,
-    CatalogueFile,
     ResponseCatalogue,
     Section,
     Variant,
     Wording,
-    catalogue_path,
 )
 from responses.cues import Cues
 from responses.listing import (
     PICKS,
     category_facts,
-    category_label,
     examples,
     facts_inline,
     facts_lines,
     product_line,
 )
+from responses.live_catalogue import CatalogueFile
 from responses.template import Format, format_for
 
 SHOP = "Voltmart"
@@ -47,7 +45,7 @@ class Rendered:
 
 
 def _section(
-    products: Catalogue,
+    products: ProductCatalogue,
     section: Section,
     category: str | None,
     compact: bool,
@@ -65,7 +63,7 @@ def _section(
 
 @functools.lru_cache(maxsize=2048)  # pure function of immutable inputs
 def _listing(
-    products: Catalogue,
+    products: ProductCatalogue,
     wording: Wording,
     category: str | None,
     compact: bool,
@@ -88,13 +86,12 @@ def _listing(
 
 class ResponseEngine:
     def __init__(
-        self, source: CatalogueFile | ResponseCatalogue, products: Catalogue, shop: str = SHOP
+        self,
+        source: CatalogueFile | ResponseCatalogue,
+        products: ProductCatalogue,
+        shop: str = SHOP,
     ) -> None:
         self._source, self.products, self.shop = source, products, shop
-
-    def with_products(self, products: Catalogue) -> ResponseEngine:
-        """The same wording over another product catalogue (tests, other shops)."""
-        return ResponseEngine(self._source, products, self.shop)
 
     @property
     def catalogue(self) -> ResponseCatalogue:
@@ -159,14 +156,3 @@ class ResponseEngine:
         if key == "ask_category":
             values.setdefault("options", ", ".join(category_label(c) for c in CATEGORIES))
         return Rendered(wording.text.render(values, fmt), key, variant.id, arm)
-
-
-_default: ResponseEngine | None = None
-
-
-def default_engine() -> ResponseEngine:
-    """The process-wide engine; the first call loads and lints the catalogue (fatal if broken)."""
-    global _default
-    if _default is None:
-        _default = ResponseEngine(CatalogueFile(catalogue_path()), default_catalogue())
-    return _default

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -58,8 +57,13 @@ class GeneratorConfig:
         return ms / 1000
 
 
-def load_generator_config(path: str | Path = "endpoints.yml") -> GeneratorConfig | None:
-    """None when the section is absent or disabled (PZ_GENERATOR_ENABLED=0/1 overrides)."""
+def load_generator_config(
+    path: str | Path = "endpoints.yml",
+    enabled: bool | None = None,
+    env: Mapping[str, str] | None = None,
+) -> GeneratorConfig | None:
+    """None when the section is absent or disabled. `enabled` (PZ_GENERATOR_ENABLED) overrides
+    the file's `enabled`; `env` holds the variable `api_key_env` names."""
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -71,11 +75,7 @@ def load_generator_config(path: str | Path = "endpoints.yml") -> GeneratorConfig
         return None
     if not isinstance(section, dict):
         raise GeneratorConfigError(f"{path}: 'generator' must be a mapping (see README)")
-    enabled = section.get("enabled", False)
-    override = os.environ.get("PZ_GENERATOR_ENABLED")
-    if override in ("0", "1"):
-        enabled = override == "1"
-    if not enabled:
+    if not (section.get("enabled", False) if enabled is None else enabled):
         return None
     url, model = section.get("url"), section.get("model")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -102,7 +102,7 @@ def load_generator_config(path: str | Path = "endpoints.yml") -> GeneratorConfig
         url.rstrip("/"),
         model,
         True,
-        os.environ.get(key_env) if isinstance(key_env, str) else None,
+        (env or {}).get(key_env) if isinstance(key_env, str) else None,
         {**DEFAULT_BUDGETS_MS, **{str(k): v for k, v in budgets.items()}},
         max_chars,
         temperature,

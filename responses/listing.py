@@ -10,20 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from actions.catalogue import Catalogue, Product
-
-CATEGORY_LABELS = {
-    "smartphones": "smartphones",
-    "laptops": "laptops",
-    "headphones": "headphones",
-    "smart_home": "smart-home devices",
-    "tablets": "tablets",
-    "smartwatches": "smartwatches",
-}
-
-
-def category_label(category: str | None) -> str:
-    return CATEGORY_LABELS.get(category or "", "products")
+from core.products import Product, ProductCatalogue
 
 
 def euros(amount: float) -> str:
@@ -81,11 +68,11 @@ def product_line(p: Product, facts: Sequence[str]) -> str:
     return f"• {p.name}: {facts_inline(p, facts)}"
 
 
-def _top_rated(c: Catalogue, cat: str | None) -> list[Product]:
+def _top_rated(c: ProductCatalogue, cat: str | None) -> list[Product]:
     return sorted(c.in_category(cat), key=lambda p: (-p.rating, p.price))
 
 
-PICKS: dict[str, Callable[[Catalogue, str | None], list[Product]]] = {
+PICKS: dict[str, Callable[[ProductCatalogue, str | None], list[Product]]] = {
     "top_rated": _top_rated,
     "easiest": lambda c, cat: sorted(
         c.in_category(cat), key=lambda p: (-p.ease_score, -p.rating, p.price)
@@ -110,8 +97,8 @@ PICKS: dict[str, Callable[[Catalogue, str | None], list[Product]]] = {
 
 
 @functools.lru_cache(maxsize=256)  # the catalogue is immutable once loaded
-def category_facts(c: Catalogue, category: str | None) -> dict[str, object]:
-    """Catalogue facts a template may quote or a condition may test, for one category.
+def category_facts(c: ProductCatalogue, category: str | None) -> dict[str, object]:
+    """ProductCatalogue facts a template may quote or a condition may test, for one category.
 
     Callers must not modify the returned dict (it is shared through the cache).
     """
@@ -126,5 +113,5 @@ def category_facts(c: Catalogue, category: str | None) -> dict[str, object]:
     }
 
 
-def examples(c: Catalogue, n: int = 3) -> str:
+def examples(c: ProductCatalogue, n: int = 3) -> str:
     return ", ".join(p.name for p in _top_rated(c, None)[:n])

@@ -46,7 +46,6 @@ class Format:
 
 PLAIN = Format("plain", "")  # web chat and REST clients show text as is
 SLACK = Format("slack", "*")
-FORMATS = {"plain": PLAIN, "slack": SLACK}
 
 
 def format_for(channel: str | None) -> Format:

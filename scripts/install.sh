@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Make sure everything the project needs is installed; cheap when nothing is missing.
-#  - .venv from requirements/lock.txt (re-installed when the lock file changes)
-#  - Debian's redis-server
+#  - .venv from requirements/runtime.txt (re-installed when it changes), plus
+#    requirements/dev.txt (test and lint tools) with --dev
+#  - Debian's redis-server, and Java 17 for Spark
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 PYTHON=${PYTHON:-python3.11}
 venv=.venv
-lock=requirements/lock.txt
-stamp="$venv/.lock-$(sha256sum "$lock" | cut -c1-16)"
+runtime=requirements/runtime.txt
+dev=requirements/dev.txt
+want_dev=0
+[[ ${1:-} == --dev ]] && want_dev=1
+stamp="$venv/.lock-$(sha256sum "$runtime" | cut -c1-16)"
+dev_stamp="$venv/.dev-$(cat "$runtime" "$dev" | sha256sum | cut -c1-16)"
+project_stamp="$venv/.project-$(sha256sum pyproject.toml | cut -c1-16)"
 
 need_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
@@ -29,21 +35,44 @@ if ! command -v java >/dev/null; then
   DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
 
+pip_install() {
+  # --no-deps: the lock files are the complete, resolved set. --ignore-requires-python:
+  # rasa 3.6 declares <3.11 but runs on 3.11 (README, "Environment").
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --ignore-requires-python "$@"
+}
+
+check_consistent() {
+  # The only accepted mismatch is rasa's matplotlib<3.6 pin (no cp311 wheels).
+  if "$venv/bin/pip" check 2>/dev/null | grep -v "matplotlib" | grep -q .; then
+    "$venv/bin/pip" check | grep -v matplotlib >&2
+    echo "Error: the environment is inconsistent; fix requirements/runtime.txt or dev.txt" >&2
+    exit 1
+  fi
+}
+
 if [[ ! -f $stamp ]]; then
   command -v "$PYTHON" >/dev/null || { echo "Error: $PYTHON not found; this project needs CPython 3.11" >&2; exit 1; }
   echo "==> installing the Python environment into $venv (a few minutes the first time)"
   [[ -x $venv/bin/python ]] || "$PYTHON" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip==24.3.1
-  # --no-deps: the lock is the complete, resolved set. --ignore-requires-python:
-  # rasa 3.6 declares <3.11 but runs on 3.11 (README, "Environment").
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --ignore-requires-python -r "$lock"
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
-  # The only accepted mismatch is rasa's matplotlib<3.6 pin (no cp311 wheels).
-  if "$venv/bin/pip" check 2>/dev/null | grep -v "matplotlib" | grep -q .; then
-    "$venv/bin/pip" check | grep -v matplotlib >&2
-    echo "Error: the environment is inconsistent; fix requirements/lock.txt" >&2
-    exit 1
-  fi
-  rm -f "$venv"/.lock-*
+  pip_install -r "$runtime"
+  check_consistent
+  rm -f "$venv"/.lock-* "$venv"/.dev-* "$venv"/.project-*
   touch "$stamp"
+fi
+
+# The project itself, editable, with its console scripts (voltmart-actions, segment, ...);
+# again whenever pyproject.toml changes.
+if [[ ! -f $project_stamp ]]; then
+  pip_install --no-build-isolation -e .
+  rm -f "$venv"/.project-*
+  touch "$project_stamp"
+fi
+
+if ((want_dev)) && [[ ! -f $dev_stamp ]]; then
+  echo "==> installing the test and lint tools ($dev)"
+  pip_install -r "$dev"
+  check_consistent
+  rm -f "$venv"/.dev-*
+  touch "$dev_stamp"
 fi

@@ -42,7 +42,7 @@ stop_one() {
 case $cmd in
 start)
   if ! alive actions; then
-    setsid .venv/bin/python -m actions.server --host 127.0.0.1 --port "$actions_port" \
+    setsid .venv/bin/voltmart-actions --host 127.0.0.1 --port "$actions_port" \
       >"$logs/actions.log" 2>&1 < /dev/null &
     echo $! > "$run/actions.pid"
   fi
@@ -62,7 +62,7 @@ start)
     echo $! > "$run/rasa.pid"
   fi
   if ! alive worker; then
-    setsid .venv/bin/python -m realtime.worker \
+    setsid .venv/bin/voltmart-worker \
       >"$logs/worker.log" 2>&1 < /dev/null &
     echo $! > "$run/worker.pid"
   fi
@@ -74,7 +74,7 @@ start)
   echo "rasa server up on 127.0.0.1:$rasa_port"
   if ! alive gateway; then
     PZ_RASA_URL="http://127.0.0.1:$rasa_port" PZ_GATEWAY_DEMO_LOGIN=${PZ_GATEWAY_DEMO_LOGIN:-1} \
-      setsid .venv/bin/python -m gateway --port "$gateway_port" \
+      setsid .venv/bin/voltmart-gateway --port "$gateway_port" \
       >"$logs/gateway.log" 2>&1 < /dev/null &
     echo $! > "$run/gateway.pid"
   fi

@@ -27,6 +27,9 @@ step() {
 
 ruff() { .venv/bin/ruff check . && .venv/bin/ruff format --check .; }
 step "ruff" ruff
+step "import contracts (.importlinter)" .venv/bin/lint-imports --no-cache --no-logo
+step "layout (sizes, settings, circles)" .venv/bin/python scripts/layout_report.py --check
+step "dead code (vulture)" .venv/bin/vulture
 step "lint responses" .venv/bin/python -m responses.lint
 step "rasa data validate" $RASA data validate --fail-on-warnings --quiet
 step "train (if changed)" scripts/train.sh

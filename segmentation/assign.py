@@ -7,7 +7,6 @@ Loading it cannot execute code, unlike a pickled model read from Redis.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 
@@ -40,10 +39,6 @@ class SegmentAssigner:
             self.prec_chol = np.asarray(model["precisions_cholesky"], float)
         else:
             raise ValueError(f"unknown model kind {self.kind!r}")
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> SegmentAssigner:
-        return cls(json.loads(text))
 
     def transform(self, features: Mapping[str, object]) -> np.ndarray:
         """One user's raw features (the `segment features` columns) as the model's vector."""

@@ -32,3 +32,9 @@ class InputError(SegmentationError):
 
 class PublishError(SegmentationError):
     """Publishing to Redis failed; the previously active version stays active."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error from a library (Spark's span pages), for one-line messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

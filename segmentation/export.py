@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from privacy.pseudonyms import pseudonymize_frame
+from core.pseudonyms import pseudonymize_frame
 from segmentation.errors import InputError
 from segmentation.redact import redact
 from segmentation.tables import SUFFIXES, write_table

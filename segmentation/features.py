@@ -19,8 +19,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from actions.dayparts import DAYPARTS
+from core.dayparts import DAYPARTS
 from segmentation.errors import InputError
+from segmentation.tables import read_table
 
 INTENT_GROUPS = {
     "ask_recommendation": "recommendations",
@@ -179,18 +180,46 @@ def build_features(
     return out.reset_index(), as_of
 
 
-def check_features(frame: pd.DataFrame, path: str) -> pd.DataFrame:
-    """Validate a features table read back from disk."""
-    missing = [c for c in ["user_id", *FEATURE_COLUMNS] if c not in frame.columns]
+NO_USERS = "the features table has no users"
+
+
+def check_feature_columns(columns, path: str) -> None:
+    """The features table's columns (both engines)."""
+    missing = [c for c in ["user_id", *FEATURE_COLUMNS] if c not in columns]
     if missing:
         raise InputError(
-            f"missing feature columns {', '.join(missing)}; was it written by "
-            "'segment features'?",
+            f"missing feature columns {', '.join(missing)}; was it written by 'segment features'?",
             path,
         )
+
+
+def check_features(frame: pd.DataFrame, path: str) -> pd.DataFrame:
+    """Validate a features table read back from disk."""
+    check_feature_columns(frame.columns, path)
     if frame.empty:
-        raise InputError("the features table has no users", path)
+        raise InputError(NO_USERS, path)
     if frame["user_id"].duplicated().any():
         row = int(np.flatnonzero(frame["user_id"].duplicated().to_numpy())[0]) + 1
         raise InputError("duplicate user_id", path, row, "user_id")
+    return frame
+
+
+def read_feature_table(path: str) -> pd.DataFrame:
+    """A `segment features` table, checked, with user ids as text."""
+    frame = check_features(read_table(path), path)
+    frame["user_id"] = frame["user_id"].astype(str)
+    return frame
+
+
+def read_events(path: str) -> pd.DataFrame:
+    """A `segment export` table with the columns conversation features need, blanks as ''."""
+    frame = read_table(path)
+    missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"missing columns {', '.join(missing)}; was it written by 'segment export'?", path
+        )
+    frame["user_id"] = frame["user_id"].astype(str)
+    for column in ("intent", "text", "channel", "timezone", "device", "region"):
+        frame[column] = frame[column].fillna("").astype(str)
     return frame

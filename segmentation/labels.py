@@ -1,7 +1,7 @@
 """Persona labels for segments: suggested from distinguishing features, overridable by a file.
 
 A segment's profile is its mean of each feature as a z-score against all
-users. Each persona has a signature (which features should be high or low);
+users. Each persona has a signature (core/personas.py: which features should be high or low);
 segments are paired with personas by the Hungarian method on signature
 scores, and a segment whose best score is weak stays `default`.
 """
@@ -15,21 +15,9 @@ import pandas as pd
 import yaml
 from scipy.optimize import linear_sum_assignment
 
-from actions.personas import DEFAULT, PERSONAS
+from core.personas import DEFAULT, PERSONAS, SIGNATURES
 from segmentation.errors import InputError
 
-SIGNATURES: dict[str, dict[str, float]] = {
-    "frequent_buyer": {
-        "frequency": 1.0,
-        "recency_days": -1.0,
-        "monetary": 0.5,
-        "share_new_arrivals": 1.0,
-    },
-    "bargain_hunter": {"share_deals": 1.5, "avg_order_value": -1.0},
-    "tech_enthusiast": {"share_specs": 1.5, "avg_order_value": 1.0, "messages_per_session": 0.5},
-    "casual_browser": {"share_recommendations": 1.0, "frequency": -0.5, "sessions": -0.5},
-    "new_visitor": {"has_purchases": -1.5, "sessions": -0.5},
-}
 MIN_SCORE = 0.5  # mean signed z over the signature's weights
 
 
@@ -74,14 +62,13 @@ def load_labels_file(path: str | Path) -> dict[str, str]:
         raise InputError("invalid YAML", str(path), mark.line + 1 if mark else None) from None
     if not isinstance(data, dict):
         raise InputError(
-            "expected a mapping of segment id to persona, e.g. 'seg-03: " "bargain_hunter'",
+            "expected a mapping of segment id to persona, e.g. 'seg-03: bargain_hunter'",
             str(path),
         )
     for seg, persona in data.items():
         if persona not in PERSONAS:
             raise InputError(
-                f"segment {seg!r}: unknown persona {persona!r}; use one of "
-                f"{', '.join(PERSONAS)}",
+                f"segment {seg!r}: unknown persona {persona!r}; use one of {', '.join(PERSONAS)}",
                 str(path),
             )
     return {str(k): str(v) for k, v in data.items()}

@@ -3,7 +3,8 @@
 `SegmentModel` wraps k-means, mini-batch k-means, Gaussian mixtures and Ward
 clustering behind one interface and adds the over-segmentation guard: a
 cluster holding less than `min_share` of users is merged into its nearest
-neighbour, and `merges_` records it.
+neighbour (segmentation/clusters.py, shared with the Spark engine), and
+`merges_` records it.
 """
 
 from __future__ import annotations
@@ -15,21 +16,23 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from segmentation.clusters import (
+    check_min_share,
+    check_one_of,
+    check_positive_int,
+    cluster_sums,
+    merge_clusters,
+)
+
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "ward")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 def _check_params(algorithm, n_clusters, covariance_type, min_share, max_hierarchical_samples):
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    if not isinstance(n_clusters, int | np.integer) or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}")
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}, got {covariance_type!r}"
-        )
-    if not 0 <= min_share < 0.5:
-        raise ValueError(f"min_share must be within [0, 0.5), got {min_share!r}")
+    check_one_of("algorithm", algorithm, ALGORITHMS)
+    check_positive_int("n_clusters", n_clusters)
+    check_one_of("covariance_type", covariance_type, COVARIANCE_TYPES)
+    check_min_share(min_share)
     if max_hierarchical_samples < 2:
         raise ValueError(
             f"max_hierarchical_samples must be at least 2, got {max_hierarchical_samples}"
@@ -44,52 +47,6 @@ def nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
         chunk = X[start : start + 65536]
         out[start : start + 65536] = np.argmin(c2 - 2 * chunk @ centers.T, axis=1)
     return out
-
-
-def merge_small(labels: np.ndarray, X: np.ndarray, n_raw: int, min_share: float):
-    """Map raw cluster ids onto final ids, merging clusters below min_share into the nearest one.
-
-    Returns (label_map, merges) where label_map[raw] = final id in 0..k'-1.
-    """
-    counts = np.bincount(labels, minlength=n_raw)
-    sums = np.zeros((n_raw, X.shape[1]))
-    np.add.at(sums, labels, X)
-    return merge_small_stats(counts, sums, min_share)
-
-
-def merge_small_stats(counts: np.ndarray, sums: np.ndarray, min_share: float):
-    """merge_small on per-cluster counts and feature sums (what Spark aggregates)."""
-    n_raw = counts.size
-    counts, sums = counts.astype(float).copy(), sums.astype(float).copy()
-    groups = {i: [i] for i in range(n_raw)}
-    merges = []
-    total = counts.sum()
-    while len(groups) > 1:
-        alive = [g for g in groups if counts[g] > 0] or list(groups)
-        smallest = min(groups, key=lambda g: (counts[g], g))
-        if counts[smallest] >= min_share * total and smallest in alive:
-            break
-        others = [g for g in groups if g != smallest]
-        if counts[smallest] == 0:
-            target = others[0]
-        else:
-            centre = sums[smallest] / counts[smallest]
-            dist = [np.sum((sums[g] / max(counts[g], 1) - centre) ** 2) for g in others]
-            target = others[int(np.argmin(dist))]
-        merges.append(
-            {
-                "merged": int(smallest),
-                "into": int(target),
-                "share": float(counts[smallest] / total) if total else 0.0,
-            }
-        )
-        groups[target] += groups.pop(smallest)
-        counts[target] += counts[smallest]
-        sums[target] += sums[smallest]
-    label_map = np.empty(n_raw, dtype=np.int64)
-    for final, key in enumerate(sorted(groups)):
-        label_map[groups[key]] = final
-    return label_map, merges
 
 
 SMALL_SAMPLE = 100_000
@@ -177,24 +134,12 @@ class SegmentModel(ClusterMixin, BaseEstimator):
         X = self._validate_data(X, dtype=np.float64)
         rng = check_random_state(self.random_state)
         raw = self._fit_raw(X, rng)
-        n_raw = self.raw_centers_.shape[0]
-        self.label_map_, merges = merge_small(raw, X, n_raw, self.min_share)
-        # Raw cluster ids vanish in a merge; record which final segment absorbed each one.
-        self.merges_ = [
-            {
-                "raw_cluster": m["merged"],
-                "into": int(self.label_map_[m["into"]]),
-                "share": m["share"],
-            }
-            for m in merges
-        ]
+        counts, sums = cluster_sums(raw, X, self.raw_centers_.shape[0])
+        merged = merge_clusters(counts, sums, self.min_share)
+        self.label_map_, self.merges_ = merged.label_map, merged.merges
         self.labels_ = self.label_map_[raw]
-        k = int(self.label_map_.max()) + 1
-        self.n_clusters_ = k
-        counts = np.bincount(self.labels_, minlength=k)
-        sums = np.zeros((k, X.shape[1]))
-        np.add.at(sums, self.labels_, X)
-        self.cluster_centers_ = sums / np.maximum(counts, 1)[:, None]
+        self.n_clusters_ = merged.n_clusters
+        self.cluster_centers_ = merged.centers
         return self
 
     def predict(self, X):

@@ -27,12 +27,13 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import redis
 
-from actions.redis_clients import is_cluster
-from actions.segment_keys import (
+from core.redis_clients import is_cluster
+from core.redis_keys import (
     BUCKETS,
     active_key,
     bucket_active_key,
@@ -130,6 +131,26 @@ def cleanup_stale(client: redis.Redis, keys: Keys) -> list[str]:
             cleaned.append(version)
         client.srem(keys.pending, raw)
     return cleaned
+
+
+AUDIT_FIELDS = (
+    "algorithm",
+    "params",
+    "scores",
+    "features",
+    "data_fingerprint",
+    "code_version",
+    "n_users",
+)
+SEGMENT_AUDIT_FIELDS = ("id", "persona", "size", "share", "profile")
+
+
+def audit_record(meta: dict, model_dir: str | Path) -> dict:
+    """What a version's meta hash records about its model (model.json's audit fields)."""
+    audit = {k: meta[k] for k in AUDIT_FIELDS}
+    audit["segments"] = [{k: s[k] for k in SEGMENT_AUDIT_FIELDS} for s in meta["segments"]]
+    audit["model_dir"] = str(Path(model_dir).resolve())
+    return audit
 
 
 def publish(
@@ -241,7 +262,7 @@ def rollback(client: redis.Redis, to: str | None = None, keys: Keys = DEFAULT_KE
         to = versions[versions.index(active) + 1]
     elif to not in versions:
         raise PublishError(
-            f"version {to!r} is not a complete published version; see " "'segment versions'"
+            f"version {to!r} is not a complete published version; see 'segment versions'"
         )
     activate(client, keys, to)
     return to

@@ -21,7 +21,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 
-from segmentation.errors import SegmentationError
+from segmentation.errors import InputError, SegmentationError
 from segmentation.models import nearest
 
 RULE = (
@@ -61,7 +61,14 @@ def knee(ks: list[int], values: list[float]) -> int | None:
     return ks[best] if diff[best] > 0.05 else None
 
 
-def _scores(X: np.ndarray, labels: np.ndarray, sil_idx: np.ndarray) -> dict[str, float | None]:
+def check_selectable(rows: int, path: str) -> None:
+    if rows < 3:
+        raise InputError(f"{rows} user(s): model selection needs at least 3", path)
+
+
+def score_labels(X: np.ndarray, labels: np.ndarray, sil_idx: np.ndarray) -> dict[str, float | None]:
+    """Silhouette (on the rows `sil_idx`), Calinski-Harabasz and Davies-Bouldin of a labelling;
+    None where a score is undefined (one cluster, or one row per cluster in the sample)."""
     if np.unique(labels).size < 2:
         return {"silhouette": None, "calinski_harabasz": None, "davies_bouldin": None}
     sil_labels = labels[sil_idx]
@@ -109,7 +116,7 @@ def sweep(
                         k,
                         inertia=float(km.inertia_),
                         min_share=_min_share(km.labels_, k),
-                        **_scores(X, km.labels_, sil_idx),
+                        **score_labels(X, km.labels_, sil_idx),
                     )
                 )
         if "gmm" in algorithms:
@@ -127,7 +134,7 @@ def sweep(
                             bic=float(gm.bic(X)),
                             aic=float(gm.aic(X)),
                             min_share=_min_share(labels, k),
-                            **_scores(X, labels, sil_idx),
+                            **score_labels(X, labels, sil_idx),
                         )
                     )
         if "ward" in algorithms:
@@ -151,7 +158,7 @@ def _ward_candidates(X, ks, sample, sil_idx, rng) -> list[Candidate]:
                 "ward",
                 k,
                 min_share=_min_share(labels, centers.shape[0]),
-                **_scores(X, labels, sil_idx),
+                **score_labels(X, labels, sil_idx),
             )
         )
     return out

@@ -3,11 +3,11 @@
 `SparkSegmentModel` follows scikit-learn's estimator contract where it fits:
 `__init__` only stores parameters, `fit` validates them, sets trailing-underscore
 attributes and returns self, `predict` checks it is fitted. X is a Spark
-DataFrame with a `features` vector column (segmentation/spark_engine.py), and
+DataFrame with a `features` vector column (segmentation/spark_features.py), and
 `predict` adds a `segment_index` column rather than returning an array, so
 nothing of size "one row per user" ever reaches the driver. Clusters under
-`min_share` are merged into the nearest one as in segmentation/models.py,
-from per-cluster counts and sums.
+`min_share` are merged into the nearest one by segmentation/clusters.py, from
+per-cluster counts and sums, as in segmentation/models.py.
 
 Labels are Spark SQL expressions over the fitted parameters, the formulas of the
 published assigner spec (segmentation/assign.py): the nearest centre for k-means
@@ -37,8 +37,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from segmentation.models import merge_small_stats
-from segmentation.spark_engine import FEATURES
+from segmentation.clusters import (
+    check_min_share,
+    check_one_of,
+    check_positive_int,
+    merge_clusters,
+)
+from segmentation.spark_features import FEATURES
 
 ALGORITHMS = ("kmeans", "bisecting_kmeans", "gmm")
 GMM_TOL = 1e-3  # per row, as sklearn's GaussianMixture (MLlib's tolerance is for the total)
@@ -47,16 +52,11 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def check_params(algorithm, n_clusters, min_share, n_init, max_iter) -> None:
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    if not isinstance(n_clusters, int | np.integer) or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}")
-    if not 0 <= min_share < 0.5:
-        raise ValueError(f"min_share must be within [0, 0.5), got {min_share!r}")
-    if not isinstance(n_init, int | np.integer) or n_init < 1:
-        raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
-    if not isinstance(max_iter, int | np.integer) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    check_one_of("algorithm", algorithm, ALGORITHMS)
+    check_positive_int("n_clusters", n_clusters)
+    check_min_share(min_share)
+    check_positive_int("n_init", n_init)
+    check_positive_int("max_iter", max_iter)
 
 
 @dataclass
@@ -290,10 +290,11 @@ def cluster_stats(labeled, column: str, k: int):
     return counts, sums, sq
 
 
-def map_labels(column: str, label_map: np.ndarray):
+def lookup(column: str, values: list):
+    """values[column], per row: the value at each row's index in `column`."""
     from pyspark.sql import functions as F
 
-    return F.element_at(F.array(*[F.lit(int(v)) for v in label_map]), F.col(column) + 1)
+    return F.element_at(F.array(*map(F.lit, values)), F.col(column) + 1)
 
 
 class SparkSegmentModel(BaseEstimator):
@@ -331,23 +332,12 @@ class SparkSegmentModel(BaseEstimator):
             self.mixture_ = fit.mixture
         n_raw = fit.centers.shape[0]
         counts, sums, sq = cluster_stats(raw_labels(X, fit), "_raw", n_raw)
-        self.label_map_, merges = merge_small_stats(counts, sums, self.min_share)
-        self.merges_ = [
-            {
-                "raw_cluster": m["merged"],
-                "into": int(self.label_map_[m["into"]]),
-                "share": m["share"],
-            }
-            for m in merges
-        ]
-        k = int(self.label_map_.max()) + 1
-        self.n_clusters_ = k
-        self.counts_ = np.bincount(self.label_map_, weights=counts, minlength=k)
-        final_sums = np.zeros((k, sums.shape[1]))
-        np.add.at(final_sums, self.label_map_, sums)
-        self.sums_ = final_sums
-        self.sq_norms_ = np.bincount(self.label_map_, weights=sq, minlength=k)
-        self.cluster_centers_ = final_sums / np.maximum(self.counts_, 1)[:, None]
+        merged = merge_clusters(counts, sums, self.min_share)
+        self.label_map_, self.merges_ = merged.label_map, merged.merges
+        self.n_clusters_ = merged.n_clusters
+        self.counts_, self.sums_ = merged.counts, merged.sums
+        self.sq_norms_ = np.bincount(self.label_map_, weights=sq, minlength=self.n_clusters_)
+        self.cluster_centers_ = merged.centers
         self.n_features_in_ = sums.shape[1]
         return self
 
@@ -356,4 +346,4 @@ class SparkSegmentModel(BaseEstimator):
         check_is_fitted(self, ["label_map_", "raw_centers_"])
         fit = RawFit(self.algorithm, self.raw_centers_, mixture=getattr(self, "mixture_", None))
         labeled = raw_labels(X, fit)
-        return labeled.withColumn(column, map_labels("_raw", self.label_map_)).drop("_raw")
+        return labeled.withColumn(column, lookup("_raw", self.label_map_.tolist())).drop("_raw")

@@ -8,9 +8,19 @@ for recovering them (adjusted Rand index) and benchmarked at any size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from core.personas import (
+    BARGAIN_HUNTER,
+    CASUAL_BROWSER,
+    FREQUENT_BUYER,
+    NEW_VISITOR,
+    TECH_ENTHUSIAST,
+)
+from segmentation.tables import write_table
 
 SNAPSHOT = pd.Timestamp("2026-11-01", tz="UTC")
 INTENTS = ("ask_recommendation", "ask_deals", "ask_new_arrivals", "ask_specs", "greet", "thank")
@@ -46,9 +56,10 @@ class Persona:
     mobile: float  # probability of a mobile device
 
 
-PERSONAS: tuple[Persona, ...] = (
+# The planted behaviour of each persona (core/personas.py names them).
+PLANTED: tuple[Persona, ...] = (
     Persona(
-        "frequent_buyer",
+        FREQUENT_BUYER,
         0.2,
         (12, 0),
         (180, 0.4),
@@ -60,7 +71,7 @@ PERSONAS: tuple[Persona, ...] = (
         0.7,
     ),
     Persona(
-        "bargain_hunter",
+        BARGAIN_HUNTER,
         0.25,
         (5, 0),
         (35, 0.35),
@@ -72,7 +83,7 @@ PERSONAS: tuple[Persona, ...] = (
         0.8,
     ),
     Persona(
-        "tech_enthusiast",
+        TECH_ENTHUSIAST,
         0.15,
         (3, 0),
         (1400, 0.3),
@@ -84,7 +95,7 @@ PERSONAS: tuple[Persona, ...] = (
         0.2,
     ),
     Persona(
-        "casual_browser",
+        CASUAL_BROWSER,
         0.25,
         (1, 0),
         (90, 0.5),
@@ -96,7 +107,7 @@ PERSONAS: tuple[Persona, ...] = (
         0.6,
     ),
     Persona(
-        "new_visitor", 0.15, (0, 0), (1, 0), 0, 1, 1.5, (0.4, 0.1, 0.1, 0.05, 0.3, 0.05), 11, 0.5
+        NEW_VISITOR, 0.15, (0, 0), (1, 0), 0, 1, 1.5, (0.4, 0.1, 0.1, 0.05, 0.3, 0.05), 11, 0.5
     ),
 )
 
@@ -104,14 +115,14 @@ PERSONAS: tuple[Persona, ...] = (
 def planted_labels(n_users: int, random_state: int = 0) -> np.ndarray:
     """Persona index per user, in proportion to each persona's share."""
     rng = np.random.default_rng(random_state)
-    shares = np.array([p.share for p in PERSONAS])
-    return rng.choice(len(PERSONAS), size=n_users, p=shares / shares.sum())
+    shares = np.array([p.share for p in PLANTED])
+    return rng.choice(len(PLANTED), size=n_users, p=shares / shares.sum())
 
 
 def make_transactions(labels: np.ndarray, random_state: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(random_state + 1)
     frames = []
-    for idx, persona in enumerate(PERSONAS):
+    for idx, persona in enumerate(PLANTED):
         users = np.flatnonzero(labels == idx)
         if persona.purchases[0] == 0 or users.size == 0:
             continue
@@ -146,7 +157,7 @@ def make_events(labels: np.ndarray, random_state: int = 0) -> pd.DataFrame:
     """User-message rows in the export format (segmentation/export.py)."""
     rng = np.random.default_rng(random_state + 2)
     frames = []
-    for idx, persona in enumerate(PERSONAS):
+    for idx, persona in enumerate(PLANTED):
         users = np.flatnonzero(labels == idx)
         if users.size == 0:
             continue
@@ -198,7 +209,18 @@ def make_dataset(
     """(transactions, events, planted persona per user_id)."""
     labels = planted_labels(n_users, random_state)
     truth = pd.Series(
-        np.array([p.name for p in PERSONAS])[labels],
+        np.array([p.name for p in PLANTED])[labels],
         index=pd.Index([f"u{u:07d}" for u in range(n_users)], name="user_id"),
     )
     return make_transactions(labels, random_state), make_events(labels, random_state), truth
+
+
+def write_dataset(n_users: int, random_state: int, out: str | Path) -> Path:
+    """`segment demo-data`: transactions.csv, events.parquet and planted_personas.csv."""
+    transactions, events, truth = make_dataset(n_users, random_state)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    transactions.to_csv(out / "transactions.csv", index=False)
+    write_table(events, out / "events.parquet")
+    truth.rename("persona").reset_index().to_csv(out / "planted_personas.csv", index=False)
+    return out

@@ -1,4 +1,5 @@
-"""Shared fixtures: real Redis (the `make test` one, or a private one), real SDK objects."""
+"""Shared fixtures: real Redis (the `make test` one, or a private one), real SDK objects, and
+the actions' services built by the real composition root around a test store."""
 
 from __future__ import annotations
 
@@ -6,19 +7,43 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from rasa_sdk import Tracker
 
-from actions.store import ProfileStore
+from core.products import load_products
+from core.settings import Settings
+from personalization.services import Services, build_services
+from personalization.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
+from privacy.keyring import Keyring
+from responses.engine import ResponseEngine
+from responses.live_catalogue import CatalogueFile
 from tests.servers import ROOT, RedisServer
 
 DATA = Path(__file__).parent / "data"
+# Test keys: the development files under var/secrets are never read or created by tests.
+TEST_KEYRING = Keyring((Fernet.generate_key(),), b"t" * 32)
+
+
+@cache
+def shipped_engine() -> ResponseEngine:
+    """The shipped wording over the shipped products, loaded once per test run."""
+    return ResponseEngine(CatalogueFile(Settings().paths.responses), load_products())
+
+
+def services(store: ProfileStore, **parts: Any) -> Services:
+    """What the action server would build (default settings: the shipped files), around
+    `store`; `parts` replace any other part (chooser, generator, clock, keyring, engine)."""
+    parts.setdefault("keyring", TEST_KEYRING)
+    parts.setdefault("engine", shipped_engine())
+    return build_services(Settings(), store=store, **parts)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +66,7 @@ async def store(redis_url: str) -> AsyncIterator[ProfileStore]:
     """A store in a namespace of its own, so tests never see each other's keys.
 
     The fixtures' user has consented to personalization, as a returning customer would;
-    tests/test_consent.py covers users who have not.
+    tests/actions/test_consent.py covers users who have not.
     """
     store = ProfileStore.from_url(redis_url, timeout=0.2, namespace=f"t{uuid.uuid4().hex[:10]}")
     await record_consent(store.client, store.namespace, FIXTURE_USER, GRANTED, "rest")

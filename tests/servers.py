@@ -354,7 +354,7 @@ def action_server(
         env["PZ_RESPONSES_FILE"] = str(responses)
     return Service(
         name,
-        [str(VENV_BIN / "python"), "-m", "actions.server", "--port", str(port)],
+        [str(VENV_BIN / "python"), "-m", "actionserver", "--port", str(port)],
         f"http://127.0.0.1:{port}/health",
         env,
     )

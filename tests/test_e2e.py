@@ -21,10 +21,10 @@ import redis
 import redis.asyncio as aioredis
 import requests
 
-from actions.demo_users import DEMO_USERS
-from actions.segment_keys import UserKeys
+from core.demo import DEMO_USERS
+from core.pseudonyms import pseudonym
+from core.redis_keys import UserKeys
 from privacy.consent import consent_record
-from privacy.pseudonyms import pseudonym
 from tests.servers import (
     ACTION_SECRET,
     PSEUDONYM_KEY,
@@ -90,7 +90,7 @@ def stack() -> Iterator[Stack]:
         f"  slack_token: xoxb-test\n  slack_signing_secret: {SLACK_SECRET}\n"
     )
     # The shipped experiments with the bandit switched off, so persona wording is predictable
-    # (the bandit itself is tested against a real Redis in tests/test_feedback.py).
+    # (the bandit itself is tested against a real Redis in tests/actions/test_feedback.py).
     experiments = VAR / "e2e-experiments.yml"
     experiments.write_text(
         (ROOT / "experiments" / "experiments.yml")
@@ -379,9 +379,9 @@ async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, pl
     """Rasa streams the conversation, a CRM purchase joins it, the worker re-segments."""
     import redis.asyncio as aioredis
 
+    from realtime.processing import FeatureWorker
     from realtime.sources import RedisStreamSource
     from realtime.stream import publish_event, purchase_event
-    from realtime.worker import FeatureWorker
     from segmentation.publish import publish
     from segmentation.train import train
 
@@ -555,8 +555,8 @@ def test_purchase_ingested_through_the_gateway_changes_the_next_answer(
 
     import redis.asyncio as aioredis
 
+    from realtime.processing import FeatureWorker
     from realtime.sources import RedisStreamSource
-    from realtime.worker import FeatureWorker
     from segmentation.publish import publish
     from segmentation.train import train
 

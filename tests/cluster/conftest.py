@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from actions.redis_clients import async_client, close_async, sync_client
+from core.redis_clients import async_client, close_async, sync_client
 from tests.servers import RedisClusterServers
 
 KEY = b"cluster-test-pseudonym-key-0123456789"  # the pseudonym key of every store here

@@ -7,17 +7,17 @@ import redis.asyncio as aioredis
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.personalization import SOURCE_LIVE, resolve_profile
-from actions.segment_keys import BUCKETS, UserKeys, bucket_active_key
-from actions.store import ProfileStore
+from core.pseudonyms import pseudonym
+from core.redis_keys import BUCKETS, UserKeys, bucket_active_key
+from personalization.resolution import SOURCE_LIVE, resolve_profile
+from personalization.store import ProfileStore
 from privacy.audit import find_traces
 from privacy.consent import GRANTED, record_consent
 from privacy.erasure import Eraser
 from privacy.export import export_user
-from privacy.pseudonyms import pseudonym
+from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode, purchase_event
-from realtime.worker import FeatureWorker
 from segmentation.publish import Keys, publish, rollback
 from segmentation.train import train
 from tests.cluster.conftest import KEY
@@ -51,7 +51,7 @@ def store_for(cluster, ns: str, redis_url: str) -> ProfileStore:
 def test_all_of_a_users_keys_map_to_one_slot_and_users_spread_over_every_node(cluster):
     keys = UserKeys("pz", KEY)
     with cluster._admin(cluster.ports[0]) as node:
-        for user in USERS[:50] + ["a{b}c", "{}", "x:{1}"]:
+        for user in [*USERS[:50], "a{b}c", "{}", "x:{1}"]:
             names = [
                 keys.profile(user),
                 keys.consent(user),

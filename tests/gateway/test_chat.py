@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from core.limits import TURN_FALLBACK_TEXT
 from gateway.handlers import GATEWAY
-from gateway.rasa_client import FALLBACK_TEXT
 from tests.servers import free_port
 
 IPHONE = (
@@ -166,7 +166,7 @@ async def test_rasa_trouble_gives_the_fallback_within_the_deadline(
     assert resp.status == 200
     assert await resp.json() == {
         "sender": "user_bargain",
-        "messages": [{"text": FALLBACK_TEXT}],
+        "messages": [{"text": TURN_FALLBACK_TEXT}],
         "fallback": True,
     }
     assert elapsed < 0.4 + 0.5

@@ -46,6 +46,10 @@ def test_every_setting_is_read(tmp_path):
             "PZ_NAMESPACE": "ns",
             "PZ_RASA_URL": "http://rasa:5005/",
             "PZ_GATEWAY_RASA_TIMEOUT_S": "2.5",
+            # the deadlines inside it must nest (core/settings.py checks the table)
+            "PZ_TURN_DEADLINE_S": "2",
+            "PZ_ACTION_TIMEOUT_S": "1.5",
+            "PZ_ACTION_DEADLINE_MS": "1200",
             "PZ_GATEWAY_MAX_MESSAGE_CHARS": "100",
             "PZ_GATEWAY_MAX_BODY_BYTES": "2048",
             "PZ_GATEWAY_RATE_USER": "5/2",
@@ -78,6 +82,8 @@ def test_every_setting_is_read(tmp_path):
         ({"PZ_JWT_SECRET": SECRET, "PZ_GATEWAY_RATE_USER": "lots"}, "PZ_GATEWAY_RATE_USER"),
         ({"PZ_JWT_SECRET": SECRET, "PZ_GATEWAY_RATE_USER": "0/10"}, "PZ_GATEWAY_RATE_USER"),
         ({"PZ_JWT_SECRET": SECRET, "PZ_GATEWAY_RASA_TIMEOUT_S": "-1"}, "PZ_GATEWAY_RASA_TIMEOUT_S"),
+        ({"PZ_JWT_SECRET": SECRET, "PZ_GATEWAY_RASA_TIMEOUT_S": "2"}, "PZ_GATEWAY_RASA_TIMEOUT_S"),
+        ({"PZ_JWT_SECRET": SECRET, "PZ_REDIS_CLUSTER": "1"}, "PZ_SHARED_REDIS_URL"),
         ({"PZ_JWT_SECRET": SECRET, "PZ_GATEWAY_MAX_BODY_BYTES": "1k"}, "PZ_GATEWAY_MAX_BODY_BYTES"),
         ({"PZ_JWT_SECRET": SECRET, "PZ_GATEWAY_TRUSTED_PROXIES": "10.0.0/x"}, "PZ_GATEWAY_TRUSTED"),
         ({"PZ_JWT_SECRET": SECRET, "PZ_GATEWAY_DEMO_LOGIN": "maybe"}, "PZ_GATEWAY_DEMO_LOGIN"),
@@ -130,7 +136,7 @@ def test_rs256_key_files(tmp_path, rsa_keys):
         GatewayConfig.from_env({"PZ_JWT_PUBLIC_KEY_FILES": pubs[0], "PZ_GATEWAY_DEMO_LOGIN": "1"})
     with pytest.raises(ConfigError, match="PZ_JWT_PRIVATE_KEY_FILE"):
         GatewayConfig.from_env({"PZ_JWT_PRIVATE_KEY_FILE": pubs[0]})  # a public key
-    with pytest.raises(ConfigError, match="not both|unset"):
+    with pytest.raises(ConfigError, match=r"not both|unset"):
         GatewayConfig.from_env({"PZ_JWT_PRIVATE_KEY_FILE": str(key_file), "PZ_JWT_SECRET": SECRET})
 
 
@@ -162,3 +168,8 @@ def test_configured_keys_are_left_alone(tmp_path):
     env = {"PZ_JWT_SECRET": SECRET}
     assert ensure_dev_secrets(env, tmp_path / "secrets") == []
     assert env == {"PZ_JWT_SECRET": SECRET} and not (tmp_path / "secrets").exists()
+
+
+def test_the_signing_secret_never_reaches_a_log_line():
+    config = GatewayConfig.from_env({"PZ_JWT_SECRET": SECRET})
+    assert config.jwt_secret == SECRET.encode() and SECRET not in repr(config)

@@ -12,7 +12,7 @@ import re
 import jsonschema
 import pytest
 
-from actions.personas import PERSONAS
+from core.personas import PERSONAS
 from gateway.bodies import parse_chat, parse_purchase
 from gateway.errors import ApiError
 from tests.servers import free_port
@@ -142,7 +142,7 @@ async def test_demo_login_refuses_unknown_personas_and_is_off_unless_enabled(gw,
 # ---- OpenAPI --------------------------------------------------------------------------
 
 
-def resolve_refs(node, doc, seen=()):
+def resolve_refs(node, doc):
     """Assert every $ref points at something in the document."""
     if isinstance(node, dict):
         if "$ref" in node:

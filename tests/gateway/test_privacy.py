@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from actions.segment_keys import UserKeys
+from core.redis_keys import UserKeys
 from gateway import privacy_routes
 from privacy.audit import find_traces
 from privacy.consent import record_consent
@@ -18,14 +18,14 @@ def ops(gw) -> dict[str, str]:
     return gw.bearer("ops", scopes=("privacy",))
 
 
-def user_keys(ns: str) -> UserKeys:
+def user_keys(gw) -> UserKeys:
     """Key names as the gateway's privacy routes build them (its pseudonym key)."""
-    return UserKeys(ns, privacy_routes._keyring().pseudonym_key)
+    return UserKeys(gw.config.namespace, privacy_routes.keyring(gw.config).pseudonym_key)
 
 
-async def seed(redis_url: str, ns: str, user: str) -> aioredis.Redis:
+async def seed(redis_url: str, gw, user: str) -> aioredis.Redis:
     client = aioredis.Redis.from_url(redis_url)
-    keys = user_keys(ns)
+    ns, keys = gw.config.namespace, user_keys(gw)
     await client.hset(keys.profile(user), mapping={"segment": "bargain_hunter"})
     await client.hset(keys.live(user), mapping={"messages": 2})
     await record_consent(client, ns, user, "granted", "web", keys.pseudonym_key)
@@ -34,8 +34,7 @@ async def seed(redis_url: str, ns: str, user: str) -> aioredis.Redis:
 
 
 async def test_a_user_exports_their_own_data_and_nobody_elses(gw, redis_url):
-    ns = gw.config.namespace
-    client = await seed(redis_url, ns, "user_bargain")
+    client = await seed(redis_url, gw, "user_bargain")
 
     resp = await gw.client.get("/v1/me/data", headers=gw.bearer("user_bargain"))
     assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
@@ -53,9 +52,9 @@ async def test_a_user_exports_their_own_data_and_nobody_elses(gw, redis_url):
 
 async def test_operators_erase_a_list_of_users_with_a_receipt(gw, redis_url):
     ns = gw.config.namespace
-    client = await seed(redis_url, ns, "gone_1")
-    await seed(redis_url, ns, "gone_2")
-    await seed(redis_url, ns, "stays")
+    client = await seed(redis_url, gw, "gone_1")
+    await seed(redis_url, gw, "gone_2")
+    await seed(redis_url, gw, "stays")
 
     resp = await gw.client.post(ERASE, json={"user_ids": ["gone_1", "gone_2"]}, headers=ops(gw))
 
@@ -65,7 +64,7 @@ async def test_operators_erase_a_list_of_users_with_a_receipt(gw, redis_url):
     assert receipt["gone_1"]["profile"] == 1 and receipt["gone_1"]["consent"] == 1
     assert receipt["gone_1"]["live_features"] == 1 and receipt["gone_1"]["stream:events"] == 1
     assert await find_traces(client, ["gone_1", "gone_2"], f"{ns}:*") == []
-    assert await client.exists(user_keys(ns).profile("stays"))
+    assert await client.exists(user_keys(gw).profile("stays"))
     await client.close()
 
 

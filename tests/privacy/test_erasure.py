@@ -16,22 +16,22 @@ import redis
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.segment_keys import UserKeys
-from actions.store import ProfileStore
+from core.pseudonyms import pseudonym
+from core.redis_keys import UserKeys
 from experiments.config import load_experiments
 from experiments.decisions import Decision, DecisionStore
 from experiments.exposures import ExposureStore
 from gateway.ratelimit import RateLimit, RateLimiter
+from personalization.store import ProfileStore
 from privacy.audit import find_traces
 from privacy.consent import record_consent
 from privacy.erasure import Eraser, ErasureError, check_ids
 from privacy.export import export_user, readable
 from privacy.fields import encrypt_fields
-from privacy.keys import Keyring
-from privacy.pseudonyms import pseudonym
+from privacy.keyring import Keyring
+from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode, purchase_event
-from realtime.worker import FeatureWorker
 from segmentation.publish import Keys, publish
 from tests.privacy.conftest import PSEUDONYM_KEY, rasa_stores
 

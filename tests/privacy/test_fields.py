@@ -19,7 +19,8 @@ from privacy.fields import (
     reencrypt_profiles,
     rotate_fields,
 )
-from privacy.keys import Keyring, main
+from privacy.keyring import Keyring
+from privacy.keys import main
 
 OLD, NEW, OTHER = (Fernet.generate_key() for _ in range(3))
 PSEUDO = b"k" * 32

@@ -10,8 +10,10 @@ import sys
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
-from privacy import keys as privacy_keys
-from privacy.keys import Keyring, load_keyring, main, rotate_keys_file
+from core.settings import Settings
+from privacy import keyring as privacy_keyring
+from privacy.keyring import Keyring, load_keyring, rotate_keys_file
+from privacy.keys import main
 from tests.servers import ROOT
 
 K1, K2, K3 = (Fernet.generate_key() for _ in range(3))
@@ -264,4 +266,5 @@ def test_python_dash_m_entry_point(tmp_path):
 
 
 def test_default_dev_dir_is_the_repository_var_secrets():
-    assert privacy_keys.DEFAULT_SECRETS_DIR == ROOT / "var" / "secrets"
+    assert privacy_keyring.DEFAULT_SECRETS_DIR == ROOT / "var" / "secrets"
+    assert Settings.from_env({}).paths.secrets_dir == ROOT / "var" / "secrets"

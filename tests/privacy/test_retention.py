@@ -6,11 +6,11 @@ import pytest
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.segment_keys import UserKeys
-from privacy.retention import retention_seconds
+from core.redis_keys import UserKeys
+from core.settings import Settings
+from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
 from realtime.stream import encode
-from realtime.worker import FeatureWorker
 from tests.privacy.conftest import rasa_stores
 
 
@@ -18,13 +18,13 @@ from tests.privacy.conftest import rasa_stores
     ("value", "seconds"), [("", 30 * 86400), ("7", 7 * 86400), ("0.5", 43200), ("0", 0)]
 )
 def test_retention_setting(value, seconds):
-    assert retention_seconds({"PZ_RETENTION_DAYS": value}) == seconds
+    assert Settings.from_env({"PZ_RETENTION_DAYS": value}).privacy.retention_seconds == seconds
 
 
 @pytest.mark.parametrize("value", ["soon", "-1", "nan"])
 def test_bad_retention_is_a_clear_error(value):
     with pytest.raises(ValueError, match="PZ_RETENTION_DAYS"):
-        retention_seconds({"PZ_RETENTION_DAYS": value})
+        Settings.from_env({"PZ_RETENTION_DAYS": value})
 
 
 async def test_trackers_and_live_features_expire(redis_url, ns):

@@ -14,14 +14,14 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from actions.personalization import SOURCE_LIVE, resolve_profile
-from actions.segment_keys import UserKeys
-from actions.store import ProfileStore
+from core.redis_keys import UserKeys
+from personalization.resolution import SOURCE_LIVE, resolve_profile
+from personalization.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
 from rasa_ext.broker import RedisStreamBroker
+from realtime.processing import FeatureWorker
 from realtime.sources import KafkaSource, RedisStreamSource
 from realtime.stream import encode, purchase_event
-from realtime.worker import FeatureWorker
 from segmentation.publish import Keys, publish
 from segmentation.train import train
 

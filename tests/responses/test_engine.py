@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from actions.catalogue import Catalogue, default_catalogue
-from actions.personas import PERSONAS
+from core.personas import PERSONAS
+from core.products import ProductCatalogue, load_products
 from responses.catalogue import load_catalogue
 from responses.cues import Cues
 from responses.engine import ResponseEngine
 from responses.listing import euros
 
-CAT = default_catalogue()
+CAT = load_products()
 ENGINE = ResponseEngine(load_catalogue(), CAT)
 RECOMMEND, DEALS, NEW_ARRIVALS = "recommend", "deals", "new_arrivals"
 
@@ -98,7 +98,7 @@ def test_specs_for_the_enthusiast_list_every_spec():
 
 
 def test_empty_deals_section_says_so():
-    no_deals = Catalogue(p for p in CAT.products if not p.on_deal)
+    no_deals = ProductCatalogue(p for p in CAT.products if not p.on_deal)
     assert (
         render_listing(DEALS, "bargain_hunter", no_deals, "laptops")
         == "There are no discounts on laptops today."
@@ -147,7 +147,7 @@ def test_just_bought_and_same_category_again_are_recent_behaviour():
 
 
 def test_catalogue_facts_pick_the_variant_when_a_category_has_no_deals():
-    no_deals = Catalogue(p for p in CAT.products if not p.on_deal)
+    no_deals = ProductCatalogue(p for p in CAT.products if not p.on_deal)
     text = render_listing(RECOMMEND, "bargain_hunter", no_deals, "laptops")
     assert text.startswith("No discounts on laptops today; the best value at full price:")
 

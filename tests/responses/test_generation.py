@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.catalogue import default_catalogue
+from core.products import load_products
+from core.settings import Settings
 from responses.generation import (
     Generator,
     GeneratorConfig,
@@ -34,7 +35,7 @@ from responses.guarding import (
 from tests.responses.openai_stub import OpenAIStub
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = tuple(p.name for p in default_catalogue().products)
+NAMES = tuple(p.name for p in load_products().products)
 CORPUS = yaml.safe_load((Path(__file__).parent / "injection_corpus.yml").read_text())
 TEMPLATE = "Best value smartphones, deals first:\n• Nova X12: €899; Brightest screen in its class"
 FACTS = (ProductFact("Nova X12", "€899", None, "Brightest screen in its class"),)
@@ -246,12 +247,12 @@ def test_config_loading(tmp_path, monkeypatch):
     assert load_generator_config(path) is None
     path.write_text("generator: {enabled: false, url: http://h/v1, model: m}\n")
     assert load_generator_config(path) is None
-    monkeypatch.setenv("PZ_GENERATOR_ENABLED", "1")
-    monkeypatch.setenv("MY_KEY", "k-123")
     path.write_text(
         "generator: {url: http://h:1/v1/, model: m, api_key_env: MY_KEY, budget_ms: {slack: 500}}\n"
     )
-    config = load_generator_config(path)
+    assert load_generator_config(path, enabled=False, env={"MY_KEY": "k-123"}) is None
+    settings = Settings.from_env({"PZ_GENERATOR_ENABLED": "1", "MY_KEY": "k-123"})
+    config = load_generator_config(path, settings.generator_enabled, settings.env)
     assert (config.url, config.api_key, config.budget_s("slack"), config.budget_s("web")) == (
         "http://h:1/v1",
         "k-123",
@@ -270,12 +271,11 @@ def test_config_loading(tmp_path, monkeypatch):
     ]:
         path.write_text(bad)
         with pytest.raises(GeneratorConfigError, match=hint) as err:
-            load_generator_config(path)
+            load_generator_config(path, enabled=None)
         assert str(path) in str(err.value)
 
 
-def test_the_shipped_endpoints_keep_the_generator_off(monkeypatch):
-    monkeypatch.delenv("PZ_GENERATOR_ENABLED", raising=False)
+def test_the_shipped_endpoints_keep_the_generator_off():
     assert load_generator_config(ROOT / "endpoints.yml") is None
 
 
@@ -284,13 +284,13 @@ async def test_the_recommendation_action_uses_the_generator_and_falls_back(stub,
 
     from actions.recommendations import ActionRecommendProducts
     from experiments.policy import ArmChooser
-    from tests.conftest import tracker_from_fixture
+    from tests.conftest import services, tracker_from_fixture
 
     await store.put_profile("user_test", {"segment": "bargain_hunter"})
     config = GeneratorConfig(stub.url, "stub", budgets_ms={"default": 300})
     generator = Generator(config, NAMES)
     action = ActionRecommendProducts(
-        store=store, chooser=ArmChooser(None, None), generator=generator
+        services(store, chooser=ArmChooser(None, None), generator=generator)
     )
 
     async def answer() -> str:

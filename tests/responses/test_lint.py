@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from responses.catalogue import DEFAULT_PATH, CatalogueError, CatalogueFile, load_catalogue
-from responses.lint import lint, lint_experiments
+from responses.catalogue import DEFAULT_PATH, CatalogueError, load_catalogue
+from responses.checks import lint, lint_experiments
+from responses.live_catalogue import CatalogueFile
 
 GOOD = DEFAULT_PATH.read_text()
 ROOT = DEFAULT_PATH.parent.parent
@@ -156,13 +157,13 @@ def test_lint_cli_exit_codes(tmp_path):
 
 
 def test_wording_changes_are_picked_up_without_restart_and_broken_edits_are_refused(tmp_path):
-    from actions.catalogue import default_catalogue
+    from core.products import load_products
     from responses.cues import Cues
     from responses.engine import ResponseEngine
 
     path = write(tmp_path, GOOD)
     source = CatalogueFile(path, check_every_s=0)
-    engine = ResponseEngine(source, default_catalogue())
+    engine = ResponseEngine(source, load_products())
     before = engine.render("greet", Cues()).text
 
     write(tmp_path, GOOD.replace("How can I help you today?", "What brings you in today?"))

@@ -1,6 +1,6 @@
-"""The hardened action server (actions/server.py) against careless and hostile callers.
+"""The hardened action server (actionserver/) against careless and hostile callers.
 
-The real server runs as a subprocess (``python -m actions.server``) on a free loopback port
+The real server runs as a subprocess (``python -m actionserver``) on a free loopback port
 with a real Redis; the deadline tests drive an in-process app built from test-only actions
 (tests/security/slow_actions/). Every fuzz payload carries a canary string that must never
 come back; the summary goes to var/security/action_fuzz.json.
@@ -29,18 +29,22 @@ import requests
 import yaml
 from sanic import Sanic
 
-from actions import server as action_server_module
-from actions.server import (
-    FALLBACK_TEXT,
-    TOKEN_HEADER,
-    SecretError,
-    action_secret,
-    create_server_app,
-)
+from actionserver.app import create_server_app
+from actionserver.secret import TOKEN_HEADER, SecretError
+from actionserver.secret import action_secret as _action_secret
+from core.limits import ACTION_FALLBACK_TEXT as FALLBACK_TEXT
+from core.settings import Settings
 from tests.security.slow_actions import actions as slow_actions
 from tests.servers import ROOT, VENV_BIN, Service, free_port, rasa_env
 
 SECRET = secrets.token_hex(32)
+
+
+def action_secret(env: dict[str, str], secrets_dir: Path) -> str:
+    """The server's secret for an environment, as `voltmart-actions` reads it."""
+    return _action_secret(Settings.from_env(env).action_server, secrets_dir)
+
+
 CANARY = f"CANARY-{uuid.uuid4()}"
 MAX_BODY = 1024 * 1024
 REPORT = ROOT / "var" / "security" / "action_fuzz.json"
@@ -153,12 +157,16 @@ def server(redis_url: str) -> Iterator[Running]:
     env = rasa_env() | {
         "PZ_REDIS_URL": redis_url,
         "PZ_ACTION_SECRET": SECRET,
-        "PZ_ACTION_DEADLINE_MS": "5000",  # the real actions answer; deadlines are tested below
+        # The real actions answer; deadlines are tested below. The table must still nest.
+        "PZ_ACTION_DEADLINE_MS": "5000",
+        "PZ_ACTION_TIMEOUT_S": "6",
+        "PZ_TURN_DEADLINE_S": "7",
+        "PZ_GATEWAY_RASA_TIMEOUT_S": "8",
         "PZ_ACTION_MAX_BODY_BYTES": str(MAX_BODY),
     }
     service = Service(
         "actions-secure",
-        [str(VENV_BIN / "python"), "-m", "actions.server", "--port", str(port)],
+        [str(VENV_BIN / "python"), "-m", "actionserver", "--port", str(port)],
         f"http://127.0.0.1:{port}/health",
         env,
     )
@@ -245,7 +253,7 @@ async def test_rasa_endpoint_config_sends_the_token(
 
 def test_non_loopback_host_is_refused():
     proc = subprocess.run(
-        [sys.executable, "-m", "actions.server", "--host", "0.0.0.0", "--port", "1"],
+        [sys.executable, "-m", "actionserver", "--host", "0.0.0.0", "--port", "1"],
         cwd=ROOT,
         env=rasa_env() | {"PZ_ACTION_SECRET": SECRET},
         capture_output=True,
@@ -341,11 +349,13 @@ CASES = [
     Case("JSON nested 100,000 deep", b"[" * 100_000 + b"]" * 100_000, {400}),
     Case(
         "tracker nested 50,000 deep",
-        lambda: b'{"next_action":"action_greet","tracker":{"sender_id":"s","slots":{"x":'
-        + b"[" * 50_000
-        + encode(CANARY)
-        + b"]" * 50_000
-        + b"}}}",
+        lambda: (
+            b'{"next_action":"action_greet","tracker":{"sender_id":"s","slots":{"x":'
+            + b"[" * 50_000
+            + encode(CANARY)
+            + b"]" * 50_000
+            + b"}}}"
+        ),
         {400},
     ),
     Case(
@@ -438,7 +448,7 @@ def fuzz_log(server: Running) -> Iterator[list[dict[str, Any]]]:
     REPORT.write_text(
         json.dumps(
             {
-                "server": "python -m actions.server",
+                "server": "python -m actionserver",
                 "canary": CANARY,
                 "payloads_sent": len(log),
                 "server_errors_5xx": [e for e in log if e["status"] >= 500],
@@ -547,7 +557,7 @@ def test_print_secret_path_for_shell_scripts(tmp_path: Path):
         [
             sys.executable,
             "-m",
-            "actions.server",
+            "actionserver",
             "--print-secret-path",
             "--secrets-dir",
             str(tmp_path),
@@ -586,7 +596,7 @@ async def slow_server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         for _ in range(50):  # let cancelled actions finish unwinding
-            if not action_server_module._running:
+            if not app.ctx.runner.running:
                 break
             await asyncio.sleep(0.05)
         await srv.before_stop()
@@ -653,7 +663,7 @@ async def test_rejection_keeps_the_shape_rasa_parses(slow_server: str):
 
 
 async def test_quick_action_is_untouched(slow_server: str):
-    status, result, took = await _call(slow_server, "action_quick")
+    status, result, _took = await _call(slow_server, "action_quick")
 
     assert status == 200 and _texts(result) == ["quick answer"]
     assert result["events"][0]["value"] == "quick"

@@ -29,9 +29,9 @@ import pytest
 import redis
 import requests
 
-from actions.segment_keys import UserKeys
+from core.limits import TURN_FALLBACK_TEXT as TURN_FALLBACK
+from core.redis_keys import UserKeys
 from privacy.consent import consent_record
-from rasa_ext.channels import FALLBACK_TEXT as TURN_FALLBACK
 from tests.faultproxy import FaultProxy
 from tests.servers import (
     ACTION_SECRET,

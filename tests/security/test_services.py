@@ -11,6 +11,7 @@ import pytest
 import rasa.core.actions.action as rasa_action
 import redis
 
+from core.settings import Settings
 from rasa_ext import deadlines
 from rasa_ext.versions import MINIMUM_RASA, check_rasa
 from tests.servers import ROOT, VAR, RedisServer
@@ -67,7 +68,7 @@ def test_the_application_user_cannot_run_dangerous_commands(server: RedisServer)
     app = redis.Redis.from_url(server.url, socket_timeout=2)
     refused = 0
     for command in DANGEROUS:
-        with pytest.raises(redis.exceptions.ResponseError, match="permission|not allowed"):
+        with pytest.raises(redis.exceptions.ResponseError, match=r"permission|not allowed"):
             app.execute_command(*command)
         refused += 1
     assert redis.Redis.from_url(server.admin_url).execute_command("CONFIG", "GET", "bind")
@@ -108,9 +109,8 @@ def test_rasa_is_new_enough_and_old_ones_are_refused():
 
 def test_rasa_waits_for_an_action_at_most_the_action_timeout(monkeypatch):
     monkeypatch.setattr(rasa_action, "DEFAULT_REQUEST_TIMEOUT", rasa_action.DEFAULT_REQUEST_TIMEOUT)
-    monkeypatch.delenv("PZ_ACTION_TIMEOUT_S", raising=False)
-    assert deadlines.apply() == 2.0 and rasa_action.DEFAULT_REQUEST_TIMEOUT == 2.0
-    monkeypatch.setenv("PZ_ACTION_TIMEOUT_S", "0")
+    defaults = Settings.from_env({}).deadlines
+    assert deadlines.apply(defaults) == 2.0 and rasa_action.DEFAULT_REQUEST_TIMEOUT == 2.0
     with pytest.raises(ValueError, match="between 0 and 300"):
-        deadlines.apply()
-    assert deadlines.turn_deadline() < 4.0  # under the gateway's default Rasa timeout
+        Settings.from_env({"PZ_ACTION_TIMEOUT_S": "0"})
+    assert defaults.turn_s < defaults.gateway_s  # under the gateway's Rasa timeout

@@ -127,7 +127,7 @@ def test_weekly_retrain_publishes_keeps_ids_and_reports_moves(
     }
     assert second["moved"]["compared_users"] == 1500 and second["moved"]["moved_users"] < 30
     assert (tmp_path / "work" / "latest" / "report.html").exists()
-    code, out, _ = run(capsys, "versions", "--redis-url", redis_url, "--namespace", namespace)
+    _code, out, _ = run(capsys, "versions", "--redis-url", redis_url, "--namespace", namespace)
     assert out.count(" v2") == 2
     assert run(capsys, "rollback", "--redis-url", redis_url, "--namespace", namespace)[0] == 0
 
@@ -286,7 +286,7 @@ def test_bad_labels_file(tmp_path, capsys, demo):
 def test_unexpected_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch):
     import segmentation.cli as cli
 
-    def boom(args):
+    def boom(args, settings):
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(cli, "cmd_versions", boom)

@@ -330,17 +330,17 @@ async def test_missing_sqlite_database_is_an_input_error_and_not_created(tmp_pat
     db = tmp_path / "missing.db"
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text(f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {db}\n")
-    with pytest.raises(InputError, match="missing.db' not found"):
+    with pytest.raises(InputError, match=r"missing.db' not found"):
         await export_tracker_store(endpoints)
     assert not db.exists()
 
 
 async def test_missing_endpoints_file_and_section_are_input_errors(tmp_path):
-    with pytest.raises(InputError, match="nope.yml: endpoints file not found"):
+    with pytest.raises(InputError, match=r"nope.yml: endpoints file not found"):
         await export_tracker_store(tmp_path / "nope.yml")
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text('action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n')
-    with pytest.raises(InputError, match="endpoints.yml: no tracker_store section"):
+    with pytest.raises(InputError, match=r"endpoints.yml: no tracker_store section"):
         await export_tracker_store(endpoints)
 
 
@@ -349,7 +349,7 @@ async def test_unknown_store_type_is_an_input_error_not_an_empty_export(tmp_path
     endpoints.write_text("tracker_store:\n  type: no.such.Store\n")
     with (
         pytest.warns(UserWarning, match="not found"),  # Rasa's own warning before its fallback
-        pytest.raises(InputError, match="type 'no.such.Store' is not a persistent store"),
+        pytest.raises(InputError, match=r"type 'no.such.Store' is not a persistent store"),
     ):
         await export_tracker_store(endpoints)
 
@@ -385,7 +385,7 @@ def test_bad_jsonl_lines_name_the_file_and_line(tmp_path, line, message):
     path = tmp_path / "dump.jsonl"
     good = json.dumps({"sender_id": "u", "event": "user", "text": "hi"})
     path.write_text(f"{good}\n\n{line}\n{good}\n")
-    with pytest.raises(InputError, match="dump.jsonl, row 3") as caught:
+    with pytest.raises(InputError, match=r"dump.jsonl, row 3") as caught:
         export_jsonl(path)
     assert message in str(caught.value)
     assert caught.value.row == 3

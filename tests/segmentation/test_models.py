@@ -9,9 +9,10 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import check_estimator
 
 from segmentation.assign import SegmentAssigner, model_spec
+from segmentation.clusters import cluster_sums, merge_small_stats
 from segmentation.labels import SIGNATURES, suggest_personas
 from segmentation.matching import match_segments
-from segmentation.models import SegmentModel, merge_small
+from segmentation.models import SegmentModel
 from segmentation.preprocess import as_frame, compile_preprocessor, make_preprocessor
 from segmentation.selection import Candidate, choose, knee, sweep
 from segmentation.train import train
@@ -63,7 +64,8 @@ def test_small_clusters_are_merged_into_the_nearest():
 
 
 def test_merge_small_with_an_empty_cluster():
-    label_map, merges = merge_small(np.array([0, 0, 0, 2, 2, 2]), np.zeros((6, 1)), 3, 0.1)
+    labels = np.array([0, 0, 0, 2, 2, 2])
+    label_map, merges = merge_small_stats(*cluster_sums(labels, np.zeros((6, 1)), 3), 0.1)
     assert sorted(set(label_map.tolist())) == [0, 1] and merges[0]["merged"] == 1
 
 

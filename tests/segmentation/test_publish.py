@@ -8,9 +8,9 @@ import uuid
 import pytest
 import redis
 
-from actions.personalization import SOURCE_PUBLISHED, resolve_profile
-from actions.segment_keys import BUCKETS, LOOKUP_SCRIPT, UserKeys, bucket_of
-from actions.store import ProfileStore
+from core.redis_keys import BUCKETS, LOOKUP_SCRIPT, UserKeys, bucket_of
+from personalization.resolution import SOURCE_PUBLISHED, resolve_profile
+from personalization.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
 from segmentation.errors import PublishError
 from segmentation.publish import (

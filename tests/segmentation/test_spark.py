@@ -19,27 +19,23 @@ import pytest
 import redis
 from sklearn.metrics import adjusted_rand_score
 
-from actions.segment_keys import bucket_of
+from core.redis_keys import bucket_of
+from core.settings import environment
 from segmentation.assign import SegmentAssigner
 from segmentation.cli import main
+from segmentation.clusters import cluster_sums, merge_small_stats
 from segmentation.errors import SegmentationError
-from segmentation.models import merge_small
 from segmentation.preprocess import as_frame, compile_preprocessor, make_preprocessor
 from segmentation.publish import Keys
-from segmentation.spark_engine import (
-    FEATURES,
-    SparkPreprocessor,
-    check_java,
-    read_features,
-    spark_session,
-)
+from segmentation.spark_features import FEATURES, SparkPreprocessor, read_features
 from segmentation.spark_job import job_argv
-from segmentation.spark_models import SparkSegmentModel, merge_small_stats
+from segmentation.spark_models import SparkSegmentModel
+from segmentation.spark_session import SparkOptions, check_java, spark_session
 
 
 @pytest.fixture(scope="session")
 def spark():
-    with spark_session("local[2]", "1g", "segment-tests") as session:
+    with spark_session(SparkOptions("local[2]", "1g", environment()), "segment-tests") as session:
         yield session
 
 
@@ -173,7 +169,7 @@ def test_small_clusters_are_merged_as_in_the_sklearn_model():
     counts = np.bincount(labels, minlength=6).astype(float)
     sums = np.zeros((6, 3))
     np.add.at(sums, labels, X)
-    expected_map, expected_merges = merge_small(labels, X, 6, 0.02)
+    expected_map, expected_merges = merge_small_stats(*cluster_sums(labels, X, 6), 0.02)
     label_map, merges = merge_small_stats(counts, sums, 0.02)
     assert np.array_equal(label_map, expected_map) and merges == expected_merges
 

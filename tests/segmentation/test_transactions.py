@@ -101,20 +101,20 @@ def test_exact_duplicate_rows_are_dropped_and_counted(tmp_path):
 
 def test_blank_lines_are_skipped_but_counted_in_row_numbers(tmp_path):
     path = write(tmp_path, HEADER + "u1,2026-01-05,1,\n\nu2,2026-01-06,1,\n\nu3,soon,1,\n")
-    with pytest.raises(InputError, match="tx.csv, row 5, column 'timestamp'"):
+    with pytest.raises(InputError, match=r"tx.csv, row 5, column 'timestamp'"):
         load_transactions(path)
     path = write(tmp_path, HEADER + "\nu1,2026-01-05,1,\n\n", "ok.csv")
     assert load_transactions(path).frame["user_id"].tolist() == ["u1"]
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputError, match="nothere.csv: file not found"):
+    with pytest.raises(InputError, match=r"nothere.csv: file not found"):
         load_transactions(tmp_path / "nothere.csv")
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", HEADER, HEADER + "\n\n"])
 def test_empty_file_or_header_only_has_no_transactions(tmp_path, text):
-    with pytest.raises(InputError, match="tx.csv: no transactions"):
+    with pytest.raises(InputError, match=r"tx.csv: no transactions"):
         load_transactions(write(tmp_path, text))
 
 
@@ -187,7 +187,7 @@ def test_renamed_column_is_named_in_row_errors(tmp_path):
 def test_not_utf8_is_an_input_error(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + "Jürgen,2026-01-05,1,x\n").encode("latin-1"))
-    with pytest.raises(InputError, match="latin1.csv: not UTF-8"):
+    with pytest.raises(InputError, match=r"latin1.csv: not UTF-8"):
         load_transactions(path)
 
 

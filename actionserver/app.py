@@ -1,0 +1,140 @@
+"""The action server's Sanic app: routes, the executor with the actions, JSON-only errors."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import itertools
+import logging
+import pkgutil
+from http import HTTPStatus
+from typing import Any
+
+from rasa_sdk import Action, utils
+from rasa_sdk.executor import ActionExecutor
+from sanic import Sanic, response
+from sanic.exceptions import SanicException
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from actionserver.calls import BadCall, clip, parse_call, read_body, tracker_of
+from actionserver.running import ActionRunner, dumps
+from actionserver.secret import MIN_SECRET_CHARS, TOKEN_HEADER, SecretError, authorized
+from core.settings import ActionServerSettings, Deadlines
+from personalization.services import Services
+
+logger = logging.getLogger(__name__)
+
+UNAUTHORIZED = {"error": f"missing or wrong {TOKEN_HEADER}"}
+_app_numbers = itertools.count(1)  # Sanic app names must be unique within a process
+
+
+def _json(body: Any, status: int = 200) -> HTTPResponse:
+    return response.json(body, status=status, dumps=dumps)
+
+
+def package_executor(package: str, services: Services | None = None) -> ActionExecutor:
+    """An executor with the actions defined in ``package`` and its submodules, each created
+    once and given ``services`` when its constructor takes them.
+
+    rasa-sdk's ``register_package`` registers every Action subclass imported anywhere in
+    the process; a process that builds more than one app (tests) needs them kept apart.
+    """
+    module = importlib.import_module(package)
+    for info in pkgutil.walk_packages(getattr(module, "__path__", []), f"{package}."):
+        importlib.import_module(info.name)
+    executor = ActionExecutor()
+    for cls in utils.all_subclasses(Action):
+        in_package = cls.__module__ == package or cls.__module__.startswith(f"{package}.")
+        if not in_package or inspect.isabstract(cls):
+            continue
+        takes_services = "services" in inspect.signature(cls).parameters
+        executor.register_action(cls(services) if takes_services and services else cls)
+    return executor
+
+
+def create_server_app(
+    action_package: str,
+    secret: str,
+    deadline_s: float = Deadlines.action_s,
+    max_body: int = ActionServerSettings.max_body_bytes,
+    services: Services | None = None,
+) -> Sanic:
+    """The action server for ``action_package`` (every Action subclass rasa-sdk finds)."""
+    if len(secret) < MIN_SECRET_CHARS:
+        raise SecretError(f"the action secret must have at least {MIN_SECRET_CHARS} characters")
+    if deadline_s <= 0:
+        raise ValueError("deadline_s must be positive")
+    app = Sanic(f"voltmart_actions_{next(_app_numbers)}", configure_logging=False)
+    # Sanic drains an unread body (after a 401 or 413) up to this size, then disconnects.
+    app.config.REQUEST_MAX_SIZE = max_body
+    executor = package_executor(action_package, services)
+    runner = ActionRunner(executor, deadline_s)
+    app.ctx.runner = runner
+    counters = runner.counters
+    token = secret.encode("utf-8")
+
+    def refused(message: str, status: int) -> HTTPResponse:
+        counters.bad_requests += 1
+        return _json({"error": message}, status)
+
+    @app.get("/health")
+    async def health(_: Request) -> HTTPResponse:
+        return _json({"status": "ok", **counters.as_dict()})
+
+    @app.get("/actions")
+    async def actions(request: Request) -> HTTPResponse:
+        if not authorized(request, token):
+            counters.unauthorized += 1
+            return _json(UNAUTHORIZED, 401)
+        return _json([{"name": name} for name in executor.actions])
+
+    # stream=True: the handler runs before the body is read, so the token is checked first.
+    @app.post("/webhook", stream=True)
+    async def webhook(request: Request) -> HTTPResponse:
+        if not authorized(request, token):
+            counters.unauthorized += 1
+            return _json(UNAUTHORIZED, 401)
+        try:
+            call = parse_call(await read_body(request, max_body))
+            name = call["next_action"]
+            if name not in executor.actions:
+                logger.warning("unknown action requested: %r", clip(name, 60))
+                counters.bad_requests += 1
+                return _json({"error": "unknown action", "action_name": clip(name)}, 404)
+            tracker = tracker_of(call)
+            domain = call.get("domain") or {}
+            if not isinstance(domain, dict):
+                raise BadCall("domain must be a JSON object")
+        except BadCall as exc:
+            logger.warning("rejected an action call: %s", exc)
+            return refused(str(exc), exc.status)
+        if isinstance(call.get("version"), str):
+            utils.check_version_compatibility(call["version"])
+        body, status = await runner.run(name, tracker, domain)
+        return response.text(body, status=status, content_type="application/json")
+
+    @app.exception(Exception)
+    async def on_error(request: Request | None, exc: Exception) -> HTTPResponse:
+        """Small fixed bodies only: Sanic's messages quote the path, rasa-sdk's the body."""
+        if isinstance(exc, SanicException):
+            status = exc.status_code
+        elif request is None or getattr(request, "route", None) is None:
+            status = 400  # failed before routing: a malformed HTTP request
+        else:
+            counters.errors += 1
+            logger.error("internal error handling %s", request.path[:100], exc_info=exc)
+            return _json({"error": "internal error"}, 500)
+        try:
+            phrase = HTTPStatus(status).phrase.lower()
+        except ValueError:
+            phrase = "request failed"
+        return refused(phrase, status)
+
+    if services is not None:
+
+        @app.after_server_stop
+        async def close_services(*_: Any) -> None:
+            await services.close()
+
+    return app
