@@ -9,7 +9,7 @@ Order matters: the "being erased" marker (privacy/tombstones.py) is set first,
 so a turn already running cannot save its tracker, stream events or write live
 features back after the keys are gone.
 
-With a Redis Cluster (actions/redis_clients.py) the user's tagged keys are on the cluster
+With a Redis Cluster (core/redis_clients.py) the user's tagged keys are on the cluster
 and Rasa's stores, streams and experiment logs on a standalone Redis beside it: every step
 then runs against both (SCAN walks every node of the cluster), and the marker is set in both,
 for the feature worker and for the tracker store.

@@ -92,7 +92,7 @@ def load_encryption_keys(
     if not allow_dev:
         raise ValueError(
             f"no encryption keys: set {ENCRYPTION_KEYS} or {ENCRYPTION_KEYS_FILE} "
-            "(create a keys file with 'python -m privacy.keys rotate --keys-file FILE')"
+            "(create a keys file with 'voltmart-keys rotate --keys-file FILE')"
         )
     path = secrets_dir / DEV_KEYS_FILE
     _create_dev_file(path, KEYS_FILE_HEADER + Fernet.generate_key().decode() + "\n")

@@ -62,7 +62,7 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
     print(
         f"{'added a new first key to' if existed else 'created'} {path} (mode 600): {count} "
         f"key{'s' if count != 1 else ''}, the new one encrypts, all decrypt. Restart the "
-        "services, then run 'python -m privacy.keys reencrypt --redis-url URL'."
+        "services, then run 'voltmart-keys reencrypt --redis-url URL'."
     )
     return 0
 

@@ -13,7 +13,7 @@ either can be swapped back. What they add:
   WATCH/MULTI transaction, the lock key expires with its last ticket, and a
   waiting message polls every 20 ms instead of every second.
 - Erasure holds: while a user is being erased (``<ns>:erasing:{<bucket>}:<digest>``,
-  named by actions/segment_keys.py with the pseudonym key the other services use; see
+  named by core/redis_keys.py with the pseudonym key the other services use; see
   privacy/erasure.py) no tracker of theirs is saved or streamed, so a message
   that arrives mid-erasure cannot bring the conversation back.
 - Retention: trackers expire ``record_exp`` seconds after the last save
@@ -22,7 +22,7 @@ either can be swapped back. What they add:
 
 Both run against one Redis server, not a Redis Cluster (the tracker key and the erasure
 marker do not share a slot); beside a cluster they use the standalone Redis, where the
-eraser sets the marker too (actions/redis_clients.py).
+eraser sets the marker too (core/redis_clients.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Live features: what one event changes, computed as plain data, applied atomically in Redis.
 
 Live features of a user live in one hash, `pz:live:{<bucket>}:<user_id>` (the user's hash
-tag, actions/segment_keys.py):
+tag, core/redis_keys.py):
 
     messages, sessions, last_seen            counts and the latest event time
     daypart_night|morning|afternoon|evening  messages by local time of day

@@ -34,14 +34,28 @@ class Sweep:
     notes: dict = field(default_factory=dict)
 
 
+SWEPT = ("kmeans", "gmm", "ward")  # what the scikit-learn sweep can select from
+
+
 class SklearnEngine:
-    default_algorithms = "kmeans,gmm,ward"
+    default_algorithms = ",".join(SWEPT)
 
     def session(self):
         return contextlib.nullcontext()
 
     def check_select(self, algorithms: tuple[str, ...], covariance_types) -> None:
-        """Nothing to refuse: the sweep skips names it does not know."""
+        """A name the sweep does not know would be skipped silently: refuse it instead."""
+        unknown = [a for a in algorithms if a not in SWEPT]
+        if unknown:
+            spark_only = (
+                " (bisecting_kmeans runs on --engine spark)"
+                if "bisecting_kmeans" in unknown
+                else ""
+            )
+            raise SegmentationError(
+                f"unknown algorithm {', '.join(unknown)}; use --algorithms from "
+                f"{', '.join(SWEPT)}{spark_only}"
+            )
 
     def check_train(self, choice: ModelChoice, say: Callable[[str], None]) -> None:
         from segmentation.models import ALGORITHMS

@@ -1,6 +1,6 @@
 """Versioned, atomic publishing of segments to Redis.
 
-Key schema (namespace `pz`; names from actions/segment_keys.py):
+Key schema (namespace `pz`; names from core/redis_keys.py):
 
     pz:seg:active               string  the active version id
     pz:seg:active:{<bucket>}    string  the same, once per bucket (what the lookup reads)

@@ -2,7 +2,7 @@
 
 The stores' per-user data goes to the cluster; what is not per user (Rasa's tracker and lock
 stores, the event stream) to the standalone test Redis beside it, as in production
-(actions/redis_clients.py).
+(core/redis_clients.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pseudonyms for exports (privacy/pseudonyms.py)."""
+"""Pseudonyms for exports (core/pseudonyms.py)."""
 
 from __future__ import annotations
 

@@ -238,6 +238,21 @@ def test_untrainable_data_gets_a_clear_error(tmp_path, capsys, rows, argv, expec
     assert not (tmp_path / "m" / "model.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ("kmeans,dbscan", "unknown algorithm dbscan; use --algorithms from kmeans, gmm, ward"),
+        ("bisecting_kmeans", "(bisecting_kmeans runs on --engine spark)"),
+    ],
+)
+def test_unknown_algorithms_are_refused_not_skipped(tmp_path, capsys, names, expected):
+    rows = [(f"u{i}", float(i)) for i in range(12)]
+    features = features_for(tmp_path, capsys, rows)
+    code, _, err = run(capsys, "select", features, "-o", tmp_path / "s.json", "--algorithms", names)
+    assert code == 1 and expected in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.json").exists()
+
+
 def test_select_needs_three_users(tmp_path, capsys):
     features = features_for(tmp_path, capsys, [("a", 1.0), ("b", 2.0)])
     code, _, err = run(capsys, "select", features, "-o", tmp_path / "s.json")

@@ -1,5 +1,6 @@
-"""`python -m actions.migrate_keys` on a real Redis: old per-user keys move under their hash
-tag, values and expiry kept; a second run changes nothing; taken names are not overwritten."""
+"""`voltmart-migrate-keys` (tools/migrate_keys.py) on a real Redis: old per-user keys move
+under their hash tag, values and expiry kept; a second run changes nothing; taken names are
+not overwritten."""
 
 from __future__ import annotations
 
