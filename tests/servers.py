@@ -24,10 +24,21 @@ ENCRYPTION_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 PSEUDONYM_KEY = secrets.token_hex(32)
 
 
+_ISSUED: set[int] = set()  # ports handed out in this run
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port not handed out before in this run: a port given to a server that
+    has not bound it yet is still free to the kernel, which may offer it again (a gateway and
+    an action server once got the same port, and the gateway's readiness check was answered
+    by the action server)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ISSUED:
+            _ISSUED.add(port)
+            return port
 
 
 def _wait(

@@ -8,18 +8,13 @@ generator must survive instead, chosen by `mode`, and records every request.
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 from aiohttp import web
 
+from tests.servers import free_port
+
 INJECTION_MARKERS = ("ignore", "system", "instructions", "reveal", "prompt", "{{", "<")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OpenAIStub:
