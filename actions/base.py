@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -83,12 +84,12 @@ def segment_events(tracker: Tracker, resolution: Resolution) -> list[EventType]:
     return [SlotSet(SEGMENT_SLOT, resolution.persona)]
 
 
-def reply_events(tracker: Tracker, reply: Reply) -> list[EventType]:
-    """Record the decision and any first exposure on the tracker."""
+def reply_events(reply: Reply, exposed: Mapping[str, str]) -> list[EventType]:
+    """Record the decision and any first exposure (beside `exposed`, the slot's) on the
+    tracker."""
     events: list[EventType] = []
     if reply.decision is not None:
         events.append(SlotSet(DECISION_SLOT, reply.decision.id))
-    exposed = exposed_experiments(tracker)
     if reply.choice.experiments and not reply.choice.experiments.items() <= exposed.items():
         events.append(SlotSet(EXPERIMENTS_SLOT, {**exposed, **reply.choice.experiments}))
     return events
@@ -117,20 +118,19 @@ class PersonalizedAction(ShopAction):
         services = self.services
         store = services.store
         resolution = await resolve_profile(store, tracker.sender_id, known_segment(tracker))
+        turn = turn_of(tracker, resolution, services.clock())
         if resolution.personalized:
             await record_conversions(
                 services.chooser,
                 store.timeout,
                 tracker.sender_id,
                 latest_intent(tracker),
-                exposed_experiments(tracker),
+                turn.exposed,
                 tracker.get_slot(DECISION_SLOT),
             )
-        ask = self.ask(resolution.profile, tracker)
-        turn = turn_of(tracker, resolution, services.clock())
-        reply = await services.responder.reply(ask, turn)
+        reply = await services.responder.reply(self.ask(resolution.profile, tracker), turn)
         dispatcher.utter_message(text=reply.text, buttons=list(reply.buttons))
-        events = segment_events(tracker, resolution) + reply_events(tracker, reply)
+        events = segment_events(tracker, resolution) + reply_events(reply, turn.exposed)
         if should_ask_consent(tracker, resolution):
             # Replaces any follow-up question, so a typed "yes" has one meaning.
             dispatcher.utter_message(text=CONSENT_QUESTION, buttons=list(CONSENT_BUTTONS))

@@ -40,6 +40,7 @@ from gateway.errors import ApiError
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.rasa_client import RasaClient, RasaRejected
 from gateway.ratelimit import RateLimiter
+from privacy.keyring import Keyring
 from realtime.stream import publish_event, purchase_event
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Gateway:
     limiter: RateLimiter | None = None
     rasa: RasaClient | None = None
     http: aiohttp.ClientSession | None = None
+    keyring: Keyring | None = None  # privacy keys, loaded on first use (privacy_routes.py)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -4,16 +4,21 @@ a list of users for operators (a client-credentials token with the `privacy` sco
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from pathlib import Path
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway.config import GatewayConfig
 from gateway.errors import ApiError
-from gateway.handlers import GATEWAY, NO_STORE, address_of, authenticate, enforce, json_body
+from gateway.handlers import (
+    GATEWAY,
+    NO_STORE,
+    Gateway,
+    address_of,
+    authenticate,
+    enforce,
+    json_body,
+)
 from privacy.erasure import MAX_IDS_PER_CALL, Eraser, ErasureError, check_ids
 from privacy.export import export_user
 from privacy.keyring import Keyring, load_keyring
@@ -23,20 +28,18 @@ logger = logging.getLogger(__name__)
 ERASE_TIMEOUT_S = 30.0  # walks shared logs once per batch; bounded so callers get an answer
 
 
-def keyring(config: GatewayConfig) -> Keyring:
-    """The privacy keys, loaded on first use and kept; a bad key is said in the log per
-    request rather than stopping the gateway, whose chat does not need it."""
-    return _load_keyring(tuple(sorted(config.privacy_keys.items())), config.secrets_dir)
+def keyring(gw: Gateway) -> Keyring:
+    """The privacy keys, loaded on first use and kept on the gateway; a bad key is said in
+    the log per request rather than stopping the gateway, whose chat does not need it."""
+    if gw.keyring is None:
+        config = gw.config
+        gw.keyring = load_keyring(config.privacy_keys, config.secrets_dir, allow_dev=True)
+    return gw.keyring
 
 
-@functools.cache
-def _load_keyring(key_env: tuple[tuple[str, str], ...], secrets_dir: Path) -> Keyring:
-    return load_keyring(dict(key_env), secrets_dir, allow_dev=True)
-
-
-def _pseudonym_key(config: GatewayConfig) -> bytes | None:
+def _pseudonym_key(gw: Gateway) -> bytes | None:
     try:
-        return keyring(config).pseudonym_key
+        return keyring(gw).pseudonym_key
     except ValueError as exc:
         logger.error("erasure cannot name users' keys by pseudonym: %s", exc)
         return None
@@ -54,7 +57,7 @@ async def my_data(request: web.Request) -> web.Response:
     principal = authenticate(request, gw, "chat")
     await enforce(gw, "user", principal.sub, gw.config.user_rate)
     try:
-        keys = keyring(gw.config)
+        keys = keyring(gw)
     except ValueError as exc:  # misconfigured keys: an operator problem, said in the log
         logger.error("export cannot decrypt profiles: %s", exc)
         keys = None
@@ -88,7 +91,7 @@ async def erase(request: web.Request) -> web.Response:
             eraser = Eraser(
                 gw.redis,
                 gw.config.namespace,
-                pseudonym_key=_pseudonym_key(gw.config),
+                pseudonym_key=_pseudonym_key(gw),
                 shared=gw.shared,
             )
             receipt = await eraser.erase(ids)

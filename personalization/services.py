@@ -20,7 +20,7 @@ from experiments.exposures import ExposureStore
 from experiments.policy import ArmChooser, load_bandit_settings
 from personalization.responder import Responder
 from personalization.store import ProfileStore
-from privacy.keyring import Keyring, load_keyring
+from privacy.keyring import Keyring, service_keyring
 from responses.engine import ResponseEngine
 from responses.generation import Generator, load_generator_config
 from responses.live_catalogue import CatalogueFile
@@ -92,9 +92,7 @@ def build_services(
 ) -> Services:
     """Every part from `settings`, except those given. Broken catalogues, experiments or
     generator settings raise their one-line errors here, before a user is answered."""
-    keyring = keyring or load_keyring(
-        settings.privacy.key_env, settings.paths.secrets_dir, allow_dev=True
-    )
+    keyring = keyring or service_keyring(settings)
     store = store or ProfileStore.from_settings(settings, keyring.pseudonym_key)
     if products is None:
         products = engine.products if engine is not None else load_products()

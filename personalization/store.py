@@ -34,7 +34,7 @@ from core.redis_clients import REPLACE_HASH_SCRIPT, async_client, close_async, f
 from core.redis_keys import LOOKUP_SCRIPT, UserKeys, meta_key
 from core.settings import DEFAULT_NAMESPACE, DEFAULT_REDIS_URL, Settings
 from personalization.profiles import MalformedProfile
-from privacy.keyring import load_pseudonym_key
+from privacy.keyring import service_pseudonym_key
 
 DEFAULT_TIMEOUT_S = 0.1
 MAX_SENDER_ID_CHARS = 256
@@ -115,8 +115,7 @@ class ProfileStore:
         PZ_REDIS_TIMEOUT_MS, pseudonyms keyed as every other process keys them (default: the
         configured pseudonym key; development: var/secrets/)."""
         if pseudonym_key is None:
-            privacy, secrets_dir = settings.privacy, settings.paths.secrets_dir
-            pseudonym_key = load_pseudonym_key(privacy.key_env, secrets_dir, allow_dev=True)[0]
+            pseudonym_key = service_pseudonym_key(settings)
         redis = settings.redis
         return cls.from_url(
             redis.url,

@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, MultiFernet
 
 from core.files import replace_private, write_private
-from core.settings import DEFAULT_SECRETS_DIR
+from core.settings import DEFAULT_SECRETS_DIR, Settings
 
 ENCRYPTION_KEYS = "PZ_ENCRYPTION_KEYS"
 ENCRYPTION_KEYS_FILE = "PZ_ENCRYPTION_KEYS_FILE"
@@ -73,6 +73,19 @@ def load_keyring(
     keys, key_source = load_encryption_keys(env, secrets_dir, allow_dev=allow_dev)
     pseudonym_key, pseudonym_source = load_pseudonym_key(env, secrets_dir, allow_dev=allow_dev)
     return Keyring(tuple(keys), pseudonym_key, key_source, pseudonym_source)
+
+
+def service_keyring(settings: Settings) -> Keyring:
+    """The keys a service runs with: the configured ones, else the development files under
+    the settings' secrets directory."""
+    return load_keyring(settings.privacy.key_env, settings.paths.secrets_dir, allow_dev=True)
+
+
+def service_pseudonym_key(settings: Settings) -> bytes:
+    """The pseudonym key every process must share (it decides per-user key names), found as
+    `service_keyring` finds it."""
+    privacy, secrets_dir = settings.privacy, settings.paths.secrets_dir
+    return load_pseudonym_key(privacy.key_env, secrets_dir, allow_dev=True)[0]
 
 
 def load_encryption_keys(

@@ -48,7 +48,7 @@ from redis.retry import Retry
 
 from core.redis_keys import UserKeys
 from core.settings import Settings
-from privacy.keyring import load_pseudonym_key
+from privacy.keyring import service_pseudonym_key
 from rasa_ext import speedups
 
 logger = logging.getLogger(__name__)
@@ -209,9 +209,8 @@ def last_session_length(tracker: DialogueStateTracker) -> int:
 
 def _configured_pseudonym_key(settings: Settings) -> bytes | None:
     """The key the eraser names the marker with; without it the guard could not see it."""
-    privacy, secrets_dir = settings.privacy, settings.paths.secrets_dir
     try:
-        return load_pseudonym_key(privacy.key_env, secrets_dir, allow_dev=True)[0]
+        return service_pseudonym_key(settings)
     except ValueError as exc:
         logger.error("erasure guard without the pseudonym key (%s): fix PZ_PSEUDONYM_KEY", exc)
         return None

@@ -12,7 +12,7 @@ import sys
 
 from core.redis_clients import async_client, close_async
 from core.settings import Settings, command_settings
-from privacy.keyring import load_pseudonym_key
+from privacy.keyring import service_pseudonym_key
 from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
 from realtime.stream import DEFAULT_STREAM
@@ -30,14 +30,13 @@ async def _main(args, settings: Settings) -> int:
         events = async_client(args.events_url, cluster=False, **timeouts)
     source = RedisStreamSource(events, args.stream, args.group, args.consumer)
     await source.ensure_group()
-    privacy = settings.privacy
-    key, _ = load_pseudonym_key(privacy.key_env, settings.paths.secrets_dir, allow_dev=True)
+    key = service_pseudonym_key(settings)
     worker = FeatureWorker(
         source,
         client,
         args.namespace,
         args.reassign_interval,
-        live_ttl_s=privacy.retention_seconds,
+        live_ttl_s=settings.privacy.retention_seconds,
         pseudonym_key=key,
     )
     stop = asyncio.Event()

@@ -63,11 +63,10 @@ def _engine(args, settings: Settings):
 
 def _pseudonym_key(settings: Settings) -> bytes:
     """PZ_PSEUDONYM_KEY (or its file; development: var/secrets/pseudonym.key)."""
-    from privacy.keyring import load_pseudonym_key
+    from privacy.keyring import service_pseudonym_key
 
     try:
-        key_env, secrets_dir = settings.privacy.key_env, settings.paths.secrets_dir
-        return load_pseudonym_key(key_env, secrets_dir, allow_dev=True)[0]
+        return service_pseudonym_key(settings)
     except ValueError as exc:
         raise SegmentationError(str(exc)) from None
 

@@ -34,18 +34,17 @@ class Sweep:
     notes: dict = field(default_factory=dict)
 
 
-SWEPT = ("kmeans", "gmm", "ward")  # what the scikit-learn sweep can select from
-
-
 class SklearnEngine:
-    default_algorithms = ",".join(SWEPT)
+    default_algorithms = "kmeans,gmm,ward"
 
     def session(self):
         return contextlib.nullcontext()
 
     def check_select(self, algorithms: tuple[str, ...], covariance_types) -> None:
         """A name the sweep does not know would be skipped silently: refuse it instead."""
-        unknown = [a for a in algorithms if a not in SWEPT]
+        from segmentation.selection import ALGORITHMS
+
+        unknown = [a for a in algorithms if a not in ALGORITHMS]
         if unknown:
             spark_only = (
                 " (bisecting_kmeans runs on --engine spark)"
@@ -54,7 +53,7 @@ class SklearnEngine:
             )
             raise SegmentationError(
                 f"unknown algorithm {', '.join(unknown)}; use --algorithms from "
-                f"{', '.join(SWEPT)}{spark_only}"
+                f"{', '.join(ALGORITHMS)}{spark_only}"
             )
 
     def check_train(self, choice: ModelChoice, say: Callable[[str], None]) -> None:

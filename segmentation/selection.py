@@ -30,6 +30,7 @@ RULE = (
     .strip()
 )
 SIMPLICITY = {"kmeans": 0, "gmm": 1, "ward": 2}
+ALGORITHMS = ("kmeans", "gmm", "ward")  # what `sweep` fits; anything else it would skip
 
 
 @dataclass
@@ -92,7 +93,7 @@ def sweep(
     X: np.ndarray,
     k_values: range = range(2, 13),
     covariance_types: tuple[str, ...] = ("full", "diag"),
-    algorithms: tuple[str, ...] = ("kmeans", "gmm", "ward"),
+    algorithms: tuple[str, ...] = ALGORITHMS,
     silhouette_sample: int = 10_000,
     hierarchical_sample: int = 5_000,
     random_state: int = 0,

@@ -17,18 +17,19 @@ import time
 from redis.exceptions import RedisError
 
 from core.demo import DEMO_CONTACTS, DEMO_USERS
-from core.settings import Settings, command_settings
+from core.settings import DEFAULT_POLICY_VERSION, Settings, command_settings
 from core.urls import redact_url
 from personalization.store import ProfileStore, StoreUnavailable
 from privacy.consent import GRANTED, record_consent
 from privacy.fields import encrypt_fields
-from privacy.keyring import Keyring, load_keyring
+from privacy.keyring import Keyring, service_keyring
 
 
-async def seed(store: ProfileStore, keyring: Keyring, policy: str | None = None) -> list[str]:
+async def seed(
+    store: ProfileStore, keyring: Keyring, policy: str = DEFAULT_POLICY_VERSION
+) -> list[str]:
     """Write every demo user's profile (contacts encrypted) and consent; their ids."""
     now = f"{time.time():.0f}"
-    consent = {"policy": policy} if policy else {}
     for sender_id, fields in DEMO_USERS.items():
         profile = {**fields, **DEMO_CONTACTS[sender_id], "updated_at": now}
         await store.put_profile(sender_id, encrypt_fields(profile, keyring))
@@ -39,19 +40,18 @@ async def seed(store: ProfileStore, keyring: Keyring, policy: str | None = None)
             GRANTED,
             "demo",
             store.pseudonym_key,
-            **consent,
+            policy,
         )
     return list(DEMO_USERS)
 
 
 async def _main(settings: Settings, url: str) -> int:
-    privacy = settings.privacy
-    keyring = load_keyring(privacy.key_env, settings.paths.secrets_dir, allow_dev=True)
+    keyring = service_keyring(settings)
     store = ProfileStore.from_url(
         url, timeout=2.0, pseudonym_key=keyring.pseudonym_key, cluster=settings.redis.cluster
     )
     try:
-        users = await seed(store, keyring, privacy.policy_version)
+        users = await seed(store, keyring, settings.privacy.policy_version)
     except (StoreUnavailable, RedisError, OSError) as exc:
         print(
             f"Error: cannot write demo users to {redact_url(url)} ({exc}); "

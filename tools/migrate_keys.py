@@ -31,7 +31,7 @@ import redis
 from core.redis_keys import BUCKETS, UserKeys, bucket_active_key, bucket_key
 from core.settings import command_settings
 from core.urls import redact_url
-from privacy.keyring import load_pseudonym_key
+from privacy.keyring import service_pseudonym_key
 
 _TAGGED = re.compile(r"\{(\d+)\}:(.*)", re.S)
 _OLD_BUCKET = re.compile(r"(?P<version>[^:{}]+):b:(?P<bucket>\d+)")
@@ -130,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 "migrate the standalone server (unset PZ_REDIS_CLUSTER), then copy it to the "
                 "cluster with 'redis-cli --cluster import'"
             )
-        privacy = settings.privacy
-        key, _ = load_pseudonym_key(privacy.key_env, settings.paths.secrets_dir, allow_dev=True)
+        key = service_pseudonym_key(settings)
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2

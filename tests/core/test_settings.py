@@ -3,9 +3,6 @@ checks its own order."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
 from core.limits import MAX_MESSAGE_CHARS
@@ -16,7 +13,6 @@ from core.settings import (
     Settings,
     SettingsError,
 )
-from tests.servers import ROOT
 
 
 def test_defaults_need_no_environment():
@@ -105,29 +101,3 @@ def test_secrets_stay_out_of_the_repr():
     )
     assert "s" * 40 not in repr(settings) and "k" * 40 not in repr(settings)
     assert settings.privacy.key_env == {"PZ_PSEUDONYM_KEY": "k" * 40}
-
-
-def _reads_environment(path: Path) -> bool:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv"):
-            if isinstance(node.value, ast.Name) and node.value.id == "os":
-                return True
-        if isinstance(node, ast.ImportFrom) and node.module == "os":
-            if any(alias.name in ("environ", "getenv") for alias in node.names):
-                return True
-    return False
-
-
-def test_only_the_settings_module_reads_the_environment():
-    """Every process reads its environment through core/settings.py (tests and the profiler
-    hook that bench/ injects into other processes excepted)."""
-    skipped = {".venv", ".git", "var", "tests", "node_modules", "models"}
-    tops = [d for d in ROOT.iterdir() if d.is_dir() and d.name not in skipped]
-    readers = sorted(
-        str(path.relative_to(ROOT))
-        for top in tops
-        for path in top.rglob("*.py")
-        if _reads_environment(path)
-    )
-    assert readers == ["bench/_profhook/sitecustomize.py", "core/settings.py"]

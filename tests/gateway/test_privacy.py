@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 
 from core.redis_keys import UserKeys
 from gateway import privacy_routes
+from gateway.handlers import GATEWAY
 from privacy.audit import find_traces
 from privacy.consent import record_consent
 from tests.servers import free_port
@@ -20,7 +21,8 @@ def ops(gw) -> dict[str, str]:
 
 def user_keys(gw) -> UserKeys:
     """Key names as the gateway's privacy routes build them (its pseudonym key)."""
-    return UserKeys(gw.config.namespace, privacy_routes.keyring(gw.config).pseudonym_key)
+    app_gateway = gw.client.app[GATEWAY]
+    return UserKeys(gw.config.namespace, privacy_routes.keyring(app_gateway).pseudonym_key)
 
 
 async def seed(redis_url: str, gw, user: str) -> aioredis.Redis:
