@@ -22,8 +22,9 @@ export PZ_REDIS_PASSWORD ?= $(shell scripts/secret.sh redis.password)
 export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
 export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
 
-.PHONY: help install install-dev run stop train seed-demo test lint lint-responses validate bench \
-	bench-segmentation bench-spark retrain experiments-report security-check shell clean lock
+.PHONY: help install install-dev run stop train demo-segments seed-demo test lint lint-responses \
+	validate bench bench-segmentation bench-spark retrain experiments-report security-check shell \
+	clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,11 +35,12 @@ install:  ## install what is missing (venv from requirements/runtime.txt, redis-
 install-dev:  ## install also the test and lint tools (requirements/dev.txt)
 	@scripts/install.sh --dev
 
-run: install  ## start Redis, train if needed, start the servers and worker, seed demo users
+run: install  ## start Redis, train if needed, start the servers and worker, publish segments, seed demo users
 	@$(PY) -m responses.lint
 	@scripts/redis.sh start dev $(REDIS_PORT)
 	@scripts/train.sh
 	@scripts/services.sh start $(ACTIONS_PORT) $(RASA_PORT) endpoints.yml $(GATEWAY_PORT)
+	@$(MAKE) --no-print-directory demo-segments
 	@$(MAKE) --no-print-directory seed-demo
 	@scripts/banner.sh $(RASA_PORT) $(GATEWAY_PORT)
 
@@ -49,7 +51,12 @@ stop:  ## stop what `make run` started
 train: install  ## train the model if config, domain or data changed
 	@scripts/train.sh
 
-seed-demo: install  ## write one demo user per persona into Redis
+# The segment model of the generated shop history (tools/demo_segments.py); reused while the
+# history and Redis still hold it, so a warm `make run` spends well under a second here.
+demo-segments: install  ## train and publish segments on the generated shop history, if not done yet
+	@$(VENV)/bin/voltmart-demo-segments
+
+seed-demo: install  ## write the demo users (their order facts, consent) into Redis
 	@$(VENV)/bin/voltmart-demo-users
 
 test: install-dev  ## lint, import contracts, pytest (incl. end-to-end), rasa data validate, rasa test
@@ -65,8 +72,10 @@ lint-responses: install  ## check the response catalogue (and the experiments na
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
-bench: install train  ## turns, action server, worker, gateway, responses, cluster; README table
+bench: install train  ## turns, answers, relevance, action server, worker, gateway, responses, cluster; README
 	@$(PY) -m bench.turns
+	@$(PY) -m bench.answers
+	@$(PY) -m bench.relevance
 	@$(PY) -m bench.action_latency
 	@$(PY) -m bench.realtime
 	@$(PY) -m bench.gateway

@@ -1,4 +1,5 @@
-"""What every action of this shop shares: its services, and answering in the user's persona."""
+"""What every action of this shop shares: its services, and answering in the shopper's
+segment, traits and facts."""
 
 from __future__ import annotations
 
@@ -15,27 +16,33 @@ from actions.turns import (
     DECISION_SLOT,
     EXPERIMENTS_SLOT,
     SEGMENT_SLOT,
+    TRAITS_SLOT,
+    VERSION_SLOT,
     exposed_experiments,
     latest_intent,
     latest_text,
     turn_cues,
 )
 from core.settings import Settings
+from core.traits import Traits
 from personalization.outcomes import record_conversions
-from personalization.profiles import Profile
-from personalization.resolution import SOURCE_STORE_DOWN, Resolution, resolve_profile
+from personalization.resolution import (
+    SOURCE_STORE_DOWN,
+    Resolution,
+    known_traits,
+    resolve_profile,
+)
 from personalization.responder import Ask, Reply, Turn
 from personalization.services import Services, build_services
 from privacy.consent import GRANTED
+from responses.cues import Cues
+
+PLAIN_CUES = Cues()
 
 ASKED = "asked"
 CONSENT_BUTTONS = (
     {"title": "Yes, personalize", "payload": "/give_consent"},
     {"title": "No thanks", "payload": "/refuse_consent"},
-)
-CONSENT_QUESTION = (
-    "May I use what you tell me and buy here to tailor my answers to you? "
-    "You can change your mind any time, ask what I know about you, or say 'forget me'."
 )
 
 
@@ -60,12 +67,16 @@ class ShopAction(Action, ABC):
     def name(self) -> str:
         """Abstract, so rasa-sdk does not register this base class."""
 
+    def plain(self, key: str, **values: object) -> str:
+        """A catalogue response that is the same for everyone (privacy answers)."""
+        return self.services.engine.render(key, PLAIN_CUES, **values).text
 
-def known_segment(tracker: Tracker) -> str | None:
-    """The segment slot, only for users who consented (the store-down fallback)."""
+
+def known_segment(tracker: Tracker) -> Traits | None:
+    """The traits slot, only for users who consented (the store-down fallback)."""
     if tracker.get_slot(CONSENT_SLOT) != GRANTED:
         return None
-    return tracker.get_slot(SEGMENT_SLOT)
+    return known_traits(tracker.get_slot(TRAITS_SLOT))
 
 
 def should_ask_consent(tracker: Tracker, resolution: Resolution) -> bool:
@@ -77,11 +88,28 @@ def should_ask_consent(tracker: Tracker, resolution: Resolution) -> bool:
     )
 
 
+def segment_slots(resolution: Resolution) -> dict[str, object]:
+    """Which segment and version shaped the turn, and the traits used: every turn in a
+    tracker says it (`segment export` carries them)."""
+    if resolution.source == SOURCE_STORE_DOWN and resolution.traits.placed:
+        return {}  # kept from an earlier turn: the slots already say so
+    slots: dict[str, object] = {
+        SEGMENT_SLOT: resolution.segment_id or resolution.persona,
+        VERSION_SLOT: resolution.version if resolution.segment_id else None,
+        TRAITS_SLOT: resolution.traits.as_dict(),
+    }
+    if resolution.personalized:  # as recorded: lets the store-down fallback use the traits
+        slots[CONSENT_SLOT] = GRANTED
+    return slots
+
+
 def segment_events(tracker: Tracker, resolution: Resolution) -> list[EventType]:
-    """Set the segment slot only when it changed, so trackers stay small."""
-    if tracker.get_slot(SEGMENT_SLOT) == resolution.persona:
-        return []
-    return [SlotSet(SEGMENT_SLOT, resolution.persona)]
+    """Set the segment slots only when they changed, so trackers stay small."""
+    return [
+        SlotSet(name, value)
+        for name, value in segment_slots(resolution).items()
+        if tracker.get_slot(name) != value
+    ]
 
 
 def reply_events(reply: Reply, exposed: Mapping[str, str]) -> list[EventType]:
@@ -108,8 +136,10 @@ def turn_of(tracker: Tracker, resolution: Resolution, now: float) -> Turn:
 class PersonalizedAction(ShopAction):
     """Reads the user's profile (fresh every turn), answers, keeps the segment slot current."""
 
+    asks_consent = True  # a goodbye does not start the consent question
+
     @abstractmethod
-    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         """What to answer."""
 
     async def run(
@@ -128,12 +158,13 @@ class PersonalizedAction(ShopAction):
                 turn.exposed,
                 tracker.get_slot(DECISION_SLOT),
             )
-        reply = await services.responder.reply(self.ask(resolution.profile, tracker), turn)
+        reply = await services.responder.reply(self.ask(resolution, tracker), turn)
         dispatcher.utter_message(text=reply.text, buttons=list(reply.buttons))
         events = segment_events(tracker, resolution) + reply_events(reply, turn.exposed)
-        if should_ask_consent(tracker, resolution):
+        if self.asks_consent and should_ask_consent(tracker, resolution):
             # Replaces any follow-up question, so a typed "yes" has one meaning.
-            dispatcher.utter_message(text=CONSENT_QUESTION, buttons=list(CONSENT_BUTTONS))
+            question = services.engine.render("consent_question", turn.cues).text
+            dispatcher.utter_message(text=question, buttons=list(CONSENT_BUTTONS))
             return [*events, SlotSet(CONSENT_SLOT, ASKED)]
         if reply.follow_up:
             # Asked here rather than by a separate action: each custom action call costs

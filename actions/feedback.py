@@ -13,18 +13,17 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import ShopAction
+from actions.base import ShopAction, known_segment
 from actions.turns import (
     DECISION_SLOT,
-    SEGMENT_SLOT,
     exposed_experiments,
     latest_intent,
     turn_cues,
 )
-from core.personas import persona_or_default
+from core.traits import UNPLACED
 from experiments.decisions import REASONS, FeedbackOutcome
 from personalization.outcomes import record_feedback
-from personalization.profiles import Profile
+from personalization.profiles import DEFAULT_PROFILE
 from personalization.resolution import Resolution
 from personalization.responder import REASON_BUTTONS
 
@@ -48,7 +47,7 @@ def reply_for(rating: str | None, reason: str | None, outcome: FeedbackOutcome) 
 
 
 class ActionRecordFeedback(ShopAction):
-    """Trusts the segment slot (set by the recommendation it rates): no profile read."""
+    """Trusts the traits slot (set by the recommendation it rates): no profile read."""
 
     def name(self) -> str:
         return "action_record_feedback"
@@ -68,8 +67,8 @@ class ActionRecordFeedback(ShopAction):
             exposed_experiments(tracker),
         )
         key = reply_for(rating, reason, outcome)
-        persona = persona_or_default(tracker.get_slot(SEGMENT_SLOT))
-        resolution = Resolution(Profile(segment=persona), "slot")
+        traits = known_segment(tracker) or UNPLACED
+        resolution = Resolution(DEFAULT_PROFILE, "slot", traits=traits)
         text = services.engine.render(key, turn_cues(tracker, resolution, services.clock())).text
         buttons = list(REASON_BUTTONS) if key == "feedback_ask_reason" else []
         dispatcher.utter_message(text=text, buttons=buttons)

@@ -12,7 +12,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
 from actions.base import ShopAction
-from actions.turns import CONSENT_SLOT, SEGMENT_SLOT, latest_intent, message_metadata
+from actions.turns import (
+    CONSENT_SLOT,
+    SEGMENT_SLOT,
+    TRAITS_SLOT,
+    VERSION_SLOT,
+    latest_intent,
+    message_metadata,
+)
 from core.personas import DEFAULT
 from privacy.consent import DENIED, GRANTED, record_consent
 from privacy.erasure import Eraser
@@ -21,16 +28,6 @@ from privacy.export import export_user, readable
 logger = logging.getLogger(__name__)
 
 CONSENT_INTENTS = {"give_consent": GRANTED, "refuse_consent": DENIED}
-GRANTED_TEXT = (
-    "Thanks! From now on I'll tailor my answers to you. Say 'stop personalizing' any time, "
-    "ask 'what do you know about me?', or say 'forget me'."
-)
-DENIED_TEXT = (
-    "Understood: I won't personalize my answers or keep activity data for that. "
-    "Say 'personalize my answers' if you change your mind."
-)
-UNAVAILABLE_TEXT = "Sorry, I couldn't do that just now. Please try again in a moment."
-FORGOTTEN_TEXT = "Done: I erased everything I had stored about you ({summary}). Goodbye for now!"
 STORE_NAMES = {
     "profile": "profile",
     "consent": "consent record",
@@ -39,6 +36,7 @@ STORE_NAMES = {
     "segment_versions": "segments",
     "experiment_exposures": "experiments",
     "decisions": "logged recommendations",
+    "decision_index": "logged recommendations",
     "lock": "conversation lock",
     "rate_limits": "rate-limit counters",
 }
@@ -66,12 +64,17 @@ class ActionSetConsent(ShopAction):
                 await client.delete(keys.live(user), keys.live_ids(user))
         except (RedisError, OSError) as exc:
             logger.warning("consent of %r not recorded (%s)", tracker.sender_id[:64], exc)
-            dispatcher.utter_message(text=UNAVAILABLE_TEXT)
+            dispatcher.utter_message(text=self.plain("privacy_unavailable"))
             return []
-        dispatcher.utter_message(text=GRANTED_TEXT if status == GRANTED else DENIED_TEXT)
+        key = "consent_granted" if status == GRANTED else "consent_denied"
+        dispatcher.utter_message(text=self.plain(key))
         events: list[EventType] = [SlotSet(CONSENT_SLOT, status)]
-        if status == DENIED:
-            events.append(SlotSet(SEGMENT_SLOT, DEFAULT))
+        if status == DENIED:  # nothing about the shopper shapes the answers any more
+            events += [
+                SlotSet(SEGMENT_SLOT, DEFAULT),
+                SlotSet(VERSION_SLOT, None),
+                SlotSet(TRAITS_SLOT, None),
+            ]
         return events
 
 
@@ -96,7 +99,7 @@ class ActionShowMyData(ShopAction):
             )
         except (RedisError, OSError) as exc:
             logger.warning("export for %r failed (%s)", tracker.sender_id[:64], exc)
-            dispatcher.utter_message(text=UNAVAILABLE_TEXT)
+            dispatcher.utter_message(text=self.plain("privacy_unavailable"))
             return []
         dispatcher.utter_message(text=readable(export))
         return []
@@ -131,8 +134,8 @@ class ActionForgetMe(ShopAction):
             receipt = await eraser.erase([tracker.sender_id])
         except (RedisError, OSError) as exc:
             logger.warning("erasure of %r failed (%s)", tracker.sender_id[:64], exc)
-            dispatcher.utter_message(text=UNAVAILABLE_TEXT)
+            dispatcher.utter_message(text=self.plain("privacy_unavailable"))
             return []
         summary = receipt_summary(receipt[tracker.sender_id])
-        dispatcher.utter_message(text=FORGOTTEN_TEXT.format(summary=summary))
+        dispatcher.utter_message(text=self.plain("forgotten", summary=summary))
         return []

@@ -6,7 +6,7 @@ from rasa_sdk import Tracker
 
 from actions.base import PersonalizedAction
 from actions.turns import requested_category
-from personalization.profiles import Profile
+from personalization.resolution import Resolution
 from personalization.responder import Ask
 
 
@@ -14,11 +14,26 @@ class ActionRecommendProducts(PersonalizedAction):
     def name(self) -> str:
         return "action_recommend_products"
 
-    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
-        category = (
-            requested_category(tracker) or profile.recent_category or profile.favourite_category
+    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+        """Without a category named, the shopper's own history answers: what goes with a
+        recent purchase, the category they were looking at, their favourite, their last
+        order's; a placed shopper with no history gets their segment's picks across the
+        shop. Only a shopper nobody has placed yet is asked back."""
+        profile, facts = resolution.profile, resolution.facts
+        category = requested_category(tracker) or next(
+            (
+                c
+                for c in (
+                    facts.companion(self.services.clock()),
+                    profile.recent_category,
+                    facts.favourite_category or profile.favourite_category,
+                    facts.last_order_category,
+                )
+                if c
+            ),
+            None,
         )
-        if category is None:
+        if category is None and not resolution.traits.placed:
             return Ask("ask_category")
         return Ask("recommend", category=category, decision=True, follow_up="offer_deals")
 
@@ -27,7 +42,7 @@ class ActionShowDeals(PersonalizedAction):
     def name(self) -> str:
         return "action_show_deals"
 
-    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("deals", category=requested_category(tracker), decision=True)
 
 
@@ -35,7 +50,7 @@ class ActionShowNewArrivals(PersonalizedAction):
     def name(self) -> str:
         return "action_show_new_arrivals"
 
-    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("new_arrivals", category=requested_category(tracker), decision=True)
 
 
@@ -43,7 +58,7 @@ class ActionShowSpecs(PersonalizedAction):
     def name(self) -> str:
         return "action_show_specs"
 
-    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         name = next(tracker.get_latest_entity_values("product"), None) or tracker.get_slot(
             "product"
         )
@@ -62,5 +77,5 @@ class ActionGreet(PersonalizedAction):
     def name(self) -> str:
         return "action_greet"
 
-    def ask(self, profile: Profile, tracker: Tracker) -> Ask:
+    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("greet")

@@ -8,8 +8,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import ASKED, ShopAction, known_segment
-from actions.turns import CONSENT_SLOT, SEGMENT_SLOT
+from actions.base import ASKED, ShopAction, known_segment, segment_slots
+from actions.turns import CONSENT_SLOT
 from personalization.resolution import resolve_profile
 
 # Slots worth carrying into a new session; the segment is re-read instead.
@@ -34,6 +34,6 @@ class ActionSessionStart(ShopAction):
         resolution = await resolve_profile(
             self.services.store, tracker.sender_id, known_segment(tracker)
         )
-        events.append(SlotSet(SEGMENT_SLOT, resolution.persona))
+        events += [SlotSet(name, value) for name, value in segment_slots(resolution).items()]
         events.append(ActionExecuted("action_listen"))
         return events

@@ -11,7 +11,9 @@ from core.categories import CATEGORIES
 from personalization.resolution import Resolution
 from responses.cues import Cues, channel_of, recent_behaviour, time_of_day
 
-SEGMENT_SLOT = "segment"
+SEGMENT_SLOT = "segment"  # the segment id (or the override's / unplaced persona name)
+VERSION_SLOT = "segment_version"
+TRAITS_SLOT = "traits"  # the traits that shaped the turn (core/traits.py Traits.as_dict)
 CONSENT_SLOT = "consent"  # granted / denied as last recorded, or "asked" this session
 DECISION_SLOT = "last_decision"
 EXPERIMENTS_SLOT = "experiments"
@@ -82,11 +84,21 @@ def turn_cues(tracker: Tracker, resolution: Resolution, now: float) -> Cues:
     metadata = message_metadata(tracker)
     previous = (resolution.profile.recent_category, *previous_categories(tracker))
     category = next(tracker.get_latest_entity_values("product_category"), None)
+    facts = resolution.facts
+    companion = facts.companion(now)
     return Cues(
         persona=resolution.persona,
         time_of_day=time_of_day(metadata.timezone, now),
         region=metadata.region if metadata.region and len(metadata.region) == 2 else None,
         channel=channel_of(metadata.channel, tracker.get_latest_input_channel()),
         device=metadata.device if metadata.device in ("mobile", "desktop") else None,
-        recent=recent_behaviour(resolution.last_purchase, category, previous, now),
+        recent=recent_behaviour(resolution.last_purchase, category, previous, now, facts),
+        traits=resolution.traits,
+        price_band=facts.price_band,
+        # The shopper's favourite, else what this conversation is about (for "usually").
+        favourite=facts.favourite_category
+        or resolution.profile.favourite_category
+        or requested_category(tracker),
+        companion=companion,
+        last_order=facts.last_order_category if companion else None,
     )

@@ -20,7 +20,7 @@ import redis
 import yaml
 
 from bench.common import open_loop, summary, write_result
-from core.demo import DEMO_USERS
+from core.demo import DEMO_PERSONAS
 from core.redis_keys import UserKeys
 from privacy.consent import GRANTED, consent_record
 from privacy.keyring import DEFAULT_SECRETS_DIR, load_pseudonym_key
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_server = RedisServer("bench").start()
     client = redis.Redis.from_url(redis_server.url)
     senders = [f"bench_{i}" for i in range(1000)]
-    segments = [fields["segment"] for fields in DEMO_USERS.values()]
+    segments = list(DEMO_PERSONAS.values())  # as overrides: the bench's own users
     # Keys and published ids as the action server names them (its pseudonym key), and every
     # user said yes to personalization.
     keys = UserKeys(
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             pipe.hset(keys.consent(sender), mapping=consent)
         pipe.execute()
     # Half the users are in a published segment version, as after `segment publish`.
-    personas = sorted({fields["segment"] for fields in DEMO_USERS.values()})
+    personas = sorted(set(DEMO_PERSONAS.values()))
     publish(
         client,
         [keys.subject(sender) for sender in senders[::2]],

@@ -6,7 +6,7 @@ A. In process, against a real Redis: choosing and rendering a recommendation
    finished texts). Target: the added p99 under 1 ms.
 B. Over HTTP, against real Redis, action server and Rasa: a full personalized
    turn ("can you recommend a phone?": NLU, two custom actions) vs. a
-   response-only turn ("thanks": NLU and a domain response, no action server).
+   response-only turn ("are you a bot?": NLU and a domain response, no action server).
 
     .venv/bin/python -m bench.responses [--calls 3000 --rounds 4] [--skip-rasa]
 """
@@ -135,7 +135,7 @@ async def turn_costs(rasa_url: str, rate: float, seconds: float, rounds: int) ->
 
         paths = {
             "personalized": sender("can you recommend a phone?"),
-            "response_only": sender("thanks"),
+            "response_only": sender("are you a bot?"),
         }
         return await alternating_rounds(paths, rate, seconds, rounds)
 

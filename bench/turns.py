@@ -1,11 +1,16 @@
 """Whole turns through the real Rasa server and action server, in one run.
 
-    response_only  "thanks!" -> utter_youre_welcome: no custom action
+    response_only  "are you a bot?" -> utter_iamabot: no custom action
     personalized   "can you recommend a phone?" -> action_recommend_products (segment,
                    profile, experiment, decision log) on a Rasa server with rasa_ext's
                    speed-ups
     stock          the same personalized turn on a second Rasa server started with
-                   PZ_RASA_SPEEDUPS=0: Rasa's unmodified custom-action path
+                   PZ_RASA_SPEEDUPS=0: Rasa's unmodified custom-action path, with the same
+                   number of Sanic workers as the tuned one
+
+Each configuration of `--workers` (default: 1 and 2 Sanic workers) runs all three paths;
+the tuned and the stock server always have the same workers, so the throughput ratio is
+the speed-ups' and not the extra worker's.
 
 Same model, Redis, action server and users for all three. Latency is taken one
 message at a time (service time, no queueing), throughput with C users sending
@@ -47,7 +52,7 @@ from tests.servers import (
 )
 
 MESSAGES = {
-    "response_only": "thanks!",
+    "response_only": "are you a bot?",
     "personalized": "can you recommend a phone?",
     "stock": "can you recommend a phone?",
 }
@@ -231,11 +236,11 @@ def ratios(result: dict) -> dict[str, float]:
     }
 
 
-def tuned_env(args) -> dict[str, str]:
+def tuned_env(args, workers: int) -> dict[str, str]:
     """How the tuned Rasa server runs: Sanic workers (the Redis lock store allows several)
     and TensorFlow threads per worker (Rasa's own settings)."""
     return {
-        "SANIC_WORKERS": str(args.workers),
+        "SANIC_WORKERS": str(workers),
         "TF_INTER_OP_PARALLELISM_THREADS": str(args.tf_threads),
         "TF_INTRA_OP_PARALLELISM_THREADS": str(args.tf_threads),
     }
@@ -251,7 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         "--users", type=int, default=200, help="users per path (about five turns each)"
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="Sanic workers of the tuned Rasa server"
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="Sanic workers of both Rasa servers, one configuration per value",
     )
     parser.add_argument(
         "--tf-threads", type=int, default=1, help="TensorFlow threads per worker (tuned server)"
@@ -261,19 +270,38 @@ def main(argv: list[str] | None = None) -> int:
         print("Error: no trained model in models/; run 'make train' first", file=sys.stderr)
         return 1
 
+    configurations = {}
+    for workers in args.workers:
+        print(f"== {workers} Sanic worker(s) on both Rasa servers")
+        result = run_configuration(args, workers)
+        configurations[str(workers)] = result
+        report(result, args)
+    payload = {
+        "configurations": configurations,
+        "targets": {"p50_and_p99_within": 1.3, "throughput_vs_stock_at_least": 4.0},
+        "command": "python -m bench.turns",
+        "setup": vars(args) | {"messages": MESSAGES},
+    }
+    # The README's figures: the largest configuration (what `make run` would deploy).
+    payload.update(configurations[str(max(args.workers))])
+    path = write_result("turns", payload)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_configuration(args, workers: int) -> dict:
+    """All three paths with `workers` Sanic workers on the tuned and the stock server."""
     redis = RedisServer("bench-turns").start()
     actions_port, fast_port, stock_port = free_port(), free_port(), free_port()
     endpoints = write_endpoints(VAR / "bench-turns" / "endpoints.yml", actions_port, redis)
+    env = tuned_env(args, workers)
     services = []
     try:
         services.append(action_server(actions_port, redis.url, name="bench-actions").start(60))
+        services.append(rasa_server(fast_port, endpoints, name="bench-rasa", **env).start(300))
+        stock_env = {"PZ_RASA_SPEEDUPS": "0", "SANIC_WORKERS": str(workers)}
         services.append(
-            rasa_server(fast_port, endpoints, name="bench-rasa", **tuned_env(args)).start(300)
-        )
-        services.append(
-            rasa_server(stock_port, endpoints, name="bench-rasa-stock", PZ_RASA_SPEEDUPS="0").start(
-                300
-            )
+            rasa_server(stock_port, endpoints, name="bench-rasa-stock", **stock_env).start(300)
         )
         senders = {
             kind: asyncio.run(seed_users(redis.url, f"bench_{kind}", args.users))
@@ -292,15 +320,14 @@ def main(argv: list[str] | None = None) -> int:
         for service in reversed(services):
             service.stop()
         redis.destroy()
-
     result["ratios"] = ratios(result)
-    result["targets"] = {
-        "p50_and_p99_within": 1.3,
-        "throughput_vs_stock_at_least": 4.0,
-    }
-    result["command"] = "python -m bench.turns"
-    result["setup"] = vars(args) | {"messages": MESSAGES, "tuned_env": tuned_env(args)}
-    path = write_result("turns", result)
+    result["sanic_workers"] = workers
+    result["tuned_env"] = env
+    result["stock_env"] = stock_env
+    return result
+
+
+def report(result: dict, args) -> None:
     print(
         f"turn            p50 ms   p95 ms   p99 ms   msg/s (C={args.concurrency})"
         "  CPU ms/turn: Rasa  actions  errors"
@@ -314,8 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     for name, value in result["ratios"].items():
         print(f"{name:40s} {value}")
-    print(f"fallbacks: {result['fallbacks']}\nwrote {path}")
-    return 0
+    print(f"fallbacks: {result['fallbacks']}")
 
 
 if __name__ == "__main__":

@@ -23,3 +23,14 @@ CATEGORY_LABELS = {
 
 def category_label(category: str | None) -> str:
     return CATEGORY_LABELS.get(category or "", "products")
+
+
+# What goes with a purchase in each category: suggested after it instead of re-selling it.
+COMPANIONS: dict[str, tuple[str, ...]] = {
+    "smartphones": ("headphones", "smartwatches"),
+    "laptops": ("headphones", "tablets"),
+    "headphones": ("smartphones", "smartwatches"),
+    "smart_home": ("tablets", "smartphones"),
+    "tablets": ("headphones", "smart_home"),
+    "smartwatches": ("smartphones", "headphones"),
+}

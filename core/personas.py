@@ -37,7 +37,3 @@ SIGNATURES: dict[str, dict[str, float]] = {
 
 def is_persona(value: object) -> bool:
     return isinstance(value, str) and value in PERSONAS
-
-
-def persona_or_default(value: object) -> str:
-    return value if is_persona(value) else DEFAULT

@@ -16,8 +16,12 @@ there too; on one server the tag is just part of the name.
     <ns>:seg:<ver>:meta              hash    audit metadata; `segments` maps ids to personas
     <ns>:seg:<ver>:model             string  JSON assigner spec (segmentation/assign.py)
     <ns>:seg:<ver>:b:{<b>}           hash    pseudonym -> segment id
+    <ns>:dec:by:<digest>             zset    latest decision ids (experiments/decisions.py)
+    <ns>:dec:by:<digest>:seen        hash    stream entry id -> the decision it rewarded
 
 The tag comes before the user id, so braces inside an id cannot move the key to another slot.
+The decision index has no tag: it lives with the decisions on the standalone Redis, whose
+scripts span keys of many slots.
 """
 
 from __future__ import annotations
@@ -61,6 +65,17 @@ def model_key(namespace: str, version: str) -> str:
 
 def bucket_key(namespace: str, version: str, bucket: int) -> str:
     return f"{namespace}:seg:{version}:b:{hash_tag(bucket)}"
+
+
+def decision_index_key(namespace: str, user_id: str) -> str:
+    """The user's latest decisions; a digest names it, not the id (no trace in the name)."""
+    digest = hashlib.sha256(f"decisions:{user_id}".encode()).hexdigest()[:32]
+    return f"{namespace}:dec:by:{digest}"
+
+
+def decision_seen_key(namespace: str, user_id: str) -> str:
+    """The user's purchases and add-to-carts already attributed: entry id -> decision id."""
+    return f"{decision_index_key(namespace, user_id)}:seen"
 
 
 class UserKeyNames(NamedTuple):
@@ -154,8 +169,9 @@ class UserKeys:
 # One round trip, all keys declared, all in the user's slot: the bucket's copy of the active
 # version, the user's segment in the version the caller expects (read only when that version
 # is still active; otherwise the caller learns the new one and asks again), the profile hash,
-# the online segment the feature worker assigned (persona, segment) with the last purchase
-# time, and the consent status (privacy/consent.py). ARGV: expected version, published name.
+# the online segment the feature worker assigned (persona, segment, version) with the
+# purchases it has seen (last time, count, total, category), and the consent status
+# (privacy/consent.py). ARGV: expected version, published name.
 LOOKUP_SCRIPT = """
 local version = redis.call('GET', KEYS[1])
 local segment = false
@@ -163,6 +179,7 @@ if version and version == ARGV[1] then
   segment = redis.call('HGET', KEYS[2], ARGV[2])
 end
 return {version, segment, redis.call('HGETALL', KEYS[3]),
-        redis.call('HMGET', KEYS[4], 'persona', 'segment', 'last_purchase'),
+        redis.call('HMGET', KEYS[4], 'persona', 'segment', 'last_purchase', 'purchases',
+                   'monetary', 'last_category', 'segment_version'),
         redis.call('HGET', KEYS[5], 'status')}
 """

@@ -322,6 +322,9 @@ class Settings:
     max_message_chars: int = MAX_MESSAGE_CHARS  # PZ_GATEWAY_MAX_MESSAGE_CHARS
     generator_enabled: bool | None = None  # PZ_GENERATOR_ENABLED: None, endpoints.yml decides
     rasa_speedups: bool = True  # PZ_RASA_SPEEDUPS=0: stock Rasa (the benchmark's baseline)
+    # PZ_ATTRIBUTION_WINDOW_S: a purchase or add-to-cart rewards the user's latest decision
+    # this long before it; at most the 30 days decisions are kept (experiments/decisions.py).
+    attribution_window_s: int = 86400
     # The whole environment, read-only, for variables whose names come from configuration
     # files (generator.api_key_env) and for starting child processes; not in repr.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -343,6 +346,9 @@ class Settings:
             ),
             generator_enabled=get.optional_flag("PZ_GENERATOR_ENABLED"),
             rasa_speedups=get.flag("PZ_RASA_SPEEDUPS", True),
+            attribution_window_s=get.integer(
+                "PZ_ATTRIBUTION_WINDOW_S", cls.attribution_window_s, 1, 30 * 86400
+            ),
             env=env,
         )
 

@@ -5,7 +5,8 @@ experiments:
     response: ask_recommendation          # the catalogue response whose arms are tested
     variants: {base: 0.5, story: 0.5}     # arm name: weight (repaired if not summing to 1)
     personas: [bargain_hunter, casual_browser]   # optional; default: everyone
-    conversion: {intent: affirm}          # or {feedback: positive}
+    conversion: {intent: affirm}          # or {feedback: positive}, {purchase: any},
+                                          # {add_to_cart: any}
     guardrails: [negative_feedback_rate]
     coverage: 1.0                         # optional share of eligible users
 """
@@ -30,7 +31,13 @@ class ExperimentConfigError(ValueError):
 
 # Guardrail metrics the report knows how to compute (experiments/report.py).
 GUARDRAILS = ("negative_feedback_rate", "feedback_rate")
-CONVERSION_KINDS = ("intent", "feedback")
+CONVERSION_KINDS = ("intent", "feedback", "purchase", "add_to_cart")
+# Shop events the feature worker attributes (realtime/live.py CONVERSIONS). Every one counts,
+# so they take one value, the one ArmChooser.attribute matches (experiments/policy.py ANY),
+# and stand alone: that call's event names only its own kind.
+SHOP_CONVERSIONS = ("purchase", "add_to_cart")
+ANY_EVENT = "any"
+CONVERSION_FORMS = "{intent: <name>}, {feedback: positive}, {purchase: any} or {add_to_cart: any}"
 
 
 @dataclass(frozen=True)
@@ -110,21 +117,7 @@ def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
             f"experiment {key!r}: unknown personas {', '.join(map(str, unknown))}"
             f"; use {', '.join(PERSONAS)}",
         )
-    conversion = raw.get("conversion")
-    if not isinstance(conversion, dict) or not conversion:
-        raise _fail(
-            source,
-            line,
-            f"experiment {key!r}: 'conversion' must name an event, e.g. {{intent: affirm}}",
-        )
-    kinds = [k for k in conversion if k not in CONVERSION_KINDS]
-    if kinds or conversion.get("feedback", "positive") != "positive":
-        raise _fail(
-            source,
-            line,
-            f"experiment {key!r}: 'conversion' must be {{intent: <name>}} or "
-            "{feedback: positive}",
-        )
+    conversion = _conversion(raw.get("conversion"), key, source, line)
     guardrails = tuple(map(str, raw.get("guardrails") or ()))
     unknown = [g for g in guardrails if g not in GUARDRAILS]
     if unknown:
@@ -157,6 +150,33 @@ def _spec(raw: object, source: str, line: int | None) -> ExperimentSpec:
     experiment = Experiment(
         key, tuple(map(str, variants)), tuple(weights), tuple(personas), coverage
     )
-    return ExperimentSpec(
-        experiment, {str(k): str(v) for k, v in conversion.items()}, guardrails, response
-    )
+    return ExperimentSpec(experiment, conversion, guardrails, response)
+
+
+def _conversion(raw: object, key: str, source: str, line: int | None) -> dict[str, str]:
+    if not isinstance(raw, dict) or not raw:
+        raise _fail(
+            source,
+            line,
+            f"experiment {key!r}: 'conversion' must name an event, e.g. {{intent: affirm}}",
+        )
+    kinds = [k for k in raw if k not in CONVERSION_KINDS]
+    if kinds or raw.get("feedback", "positive") != "positive":
+        raise _fail(source, line, f"experiment {key!r}: 'conversion' must be {CONVERSION_FORMS}")
+    for kind in SHOP_CONVERSIONS:
+        if kind in raw and len(raw) > 1:
+            raise _fail(
+                source,
+                line,
+                f"experiment {key!r}: 'conversion' {{{kind}: {ANY_EVENT}}} stands alone; "
+                "name no other event beside it",
+            )
+        if kind in raw and raw[kind] != ANY_EVENT:
+            raise _fail(
+                source,
+                line,
+                f"experiment {key!r}: 'conversion' {kind} takes {ANY_EVENT!r} (every "
+                f"{kind.replace('_', '-')} counts), not {raw[kind]!r}; "
+                f"write {{{kind}: {ANY_EVENT}}}",
+            )
+    return {str(k): str(v) for k, v in raw.items()}

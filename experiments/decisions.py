@@ -11,11 +11,16 @@ so feedback can find it:
                                                  experiments rating reason ts
     <ns>:bandit:<variant>:<persona>      hash    <arm>:s, <arm>:f   (successes, failures)
     <ns>:bandit:unknown_rewards          counter feedback naming no decision of that user
+    <ns>:dec:by:<digest>                 zset    the user's latest decision ids by time
+    <ns>:dec:by:<digest>:seen            hash    stream entry id -> the decision it rewarded
 
 A decision is rewarded once, atomically with the bandit update (Lua), so two
 action-server processes, a double click or a replayed request cannot count it
 twice. The script builds the bandit key from the decision it reads, which is
-fine on one Redis server (Redis Cluster would need a hash tag).
+fine on one Redis server (Redis Cluster would need a hash tag). The per-user index
+lets a purchase find the decision before it; it is named by a digest of the user id
+(like the erasure marker), so the key itself is no trace of the user; core/redis_keys.py
+names it, and erasure (privacy/erasure.py) deletes it with the `:seen` hash.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from redis.exceptions import RedisError
 
+from core.redis_keys import decision_index_key, decision_seen_key
+
 logger = logging.getLogger(__name__)
 
 DECISION_TTL_S = 30 * 24 * 3600
@@ -38,11 +45,17 @@ WRITE_QUEUE_MAX = 10_000  # decisions waiting to be written before new ones are 
 WRITE_TIMEOUT_S = 2.0
 RATINGS = ("up", "down")
 REASONS = ("too_expensive", "not_relevant", "want_more_detail", "other")
+INDEX_SIZE = 20  # latest decisions kept per user for attribution
+SEEN_TTL_S = 7 * 24 * 3600  # how long an attributed stream entry is remembered
 
+# ARGV: stream length, ttl, index size, decision id, ts, then the decision's fields.
 RECORD_SCRIPT = """
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
-redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1 - tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[3], ARGV[2])
 return 1
 """
 
@@ -85,6 +98,44 @@ redis.call('HSET', KEYS[1], 'converted_at', ARGV[2])
 redis.call('HINCRBYFLOAT', ARGV[3] .. ':bandit:' .. d[3] .. ':' .. d[2], d[4] .. ':s', 1)
 return 1
 """
+
+
+# A purchase or add-to-cart rewards the user's latest decision in [ARGV[3], ARGV[2]] (event
+# time minus the window, event time), once per decision and once per stream entry: a
+# replayed entry (ARGV[5]) gets its first answer back. KEYS: the user's index, seen hash.
+# ARGV: user, event time, window start, namespace, entry id, conversion, seen ttl.
+ATTRIBUTE_SCRIPT = """
+local seen = redis.call('HGET', KEYS[2], ARGV[5])
+if seen then return {'replayed', seen} end
+local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3], 'LIMIT', 0, 1)
+local status, id = 'unattributed', ''
+if #found == 1 then
+  local key = ARGV[4] .. ':dec:' .. found[1]
+  local d = redis.call('HMGET', key, 'user', 'persona', 'variant', 'arm')
+  if d[1] == ARGV[1] then
+    id = found[1]
+    status = 'already_rewarded'
+    if redis.call('HSETNX', key, 'reward', 1) == 1 then
+      redis.call('HSET', key, 'converted_at', ARGV[2], 'conversion', ARGV[6])
+      redis.call('HINCRBYFLOAT', ARGV[4] .. ':bandit:' .. d[3] .. ':' .. d[2], d[4] .. ':s', 1)
+      status = 'rewarded'
+    end
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[5], id)
+redis.call('EXPIRE', KEYS[2], ARGV[7])
+return {status, id}
+"""
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What a purchase or add-to-cart did to the decision before it."""
+
+    # "rewarded"; "already_rewarded" (feedback or an earlier conversion was first);
+    # "unattributed" (no decision of the user in the window); "replayed" (entry seen before)
+    status: str
+    decision: str = ""  # the decision's id; "" when there was none
 
 
 @dataclass(frozen=True)
@@ -133,11 +184,22 @@ class DecisionStore:
         self._feedback = client.register_script(FEEDBACK_SCRIPT)
         self._record = client.register_script(RECORD_SCRIPT)
         self._convert = client.register_script(CONVERSION_SCRIPT)
+        self._attribute = client.register_script(ATTRIBUTE_SCRIPT)
         self._queue: asyncio.Queue[Decision] | None = None
         self._writer: asyncio.Task | None = None
 
     def key(self, decision_id: str) -> str:
         return f"{self.namespace}:dec:{decision_id}"
+
+    def index_key(self, user: str) -> str:
+        """The user's latest decisions (a digest names it, not the id)."""
+        return decision_index_key(self.namespace, user)
+
+    def _record_call(self, decision: Decision) -> tuple[list[str], list]:
+        keys = [f"{self.namespace}:decisions", self.key(decision.id), self.index_key(decision.user)]
+        flat = [x for item in decision.fields().items() for x in item]
+        ts = f"{decision.ts:.3f}"
+        return keys, [STREAM_MAXLEN, self.ttl_s, INDEX_SIZE, decision.id, ts, *flat]
 
     async def bandit_state(
         self, variant: str, persona: str, arms: tuple[str, ...]
@@ -150,12 +212,10 @@ class DecisionStore:
         return successes, failures
 
     async def record(self, decision: Decision) -> None:
-        """Log the decision (stream) and keep it for feedback (hash), in one round trip."""
-        flat = [x for item in decision.fields().items() for x in item]
-        await self._record(
-            keys=[f"{self.namespace}:decisions", self.key(decision.id)],
-            args=[STREAM_MAXLEN, self.ttl_s, *flat],
-        )
+        """Log the decision (stream), keep it for feedback (hash) and index it under its
+        user for attribution, in one round trip."""
+        keys, args = self._record_call(decision)
+        await self._record(keys=keys, args=args)
 
     def record_soon(self, decision: Decision) -> None:
         """Queue the write so the answer does not wait for it (a round trip is ~0.2 ms here).
@@ -182,12 +242,8 @@ class DecisionStore:
                 async with asyncio.timeout(WRITE_TIMEOUT_S):
                     async with self.client.pipeline(transaction=False) as pipe:
                         for decision in batch:
-                            flat = [x for item in decision.fields().items() for x in item]
-                            await self._record(
-                                keys=[f"{self.namespace}:decisions", self.key(decision.id)],
-                                args=[STREAM_MAXLEN, self.ttl_s, *flat],
-                                client=pipe,
-                            )
+                            keys, args = self._record_call(decision)
+                            await self._record(keys=keys, args=args, client=pipe)
                         await pipe.execute()
             except (TimeoutError, RedisError, OSError) as exc:
                 for decision in batch:
@@ -208,6 +264,16 @@ class DecisionStore:
         return bool(
             await self._convert(keys=keys, args=[user, f"{time.time():.3f}", self.namespace])
         )
+
+    async def attribute(
+        self, user: str, conversion: str, at: float, window_s: float, event_id: str
+    ) -> Attribution:
+        """Reward the user's latest decision within `window_s` before `at` with a conversion
+        (reward 1, once per decision); the same `event_id` again changes nothing."""
+        keys = [self.index_key(user), decision_seen_key(self.namespace, user)]
+        args = [user, f"{at:.3f}", f"{at - window_s:.3f}", self.namespace, event_id]
+        status, decision = await self._attribute(keys=keys, args=[*args, conversion, SEEN_TTL_S])
+        return Attribution(status.decode(), decision.decode())
 
     async def feedback(
         self, decision_id: str, user: str, rating: str, reason: str | None = None

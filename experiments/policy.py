@@ -19,7 +19,7 @@ import yaml
 from experiments.assignment import repair_weights
 from experiments.bandit import thompson_probabilities
 from experiments.config import ExperimentConfigError, ExperimentSpec
-from experiments.decisions import DecisionStore
+from experiments.decisions import Attribution, DecisionStore
 from experiments.exposures import ExposureStore
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,9 @@ class Choice:
 
 
 FIXED = "fixed"
+# A purchase or add-to-cart converts experiments configured with {purchase: any} or
+# {add_to_cart: any}.
+ANY = "any"
 
 
 def pick(arms: tuple[str, ...], shares: tuple[float, ...], u: float) -> tuple[str, str, float]:
@@ -183,9 +186,14 @@ class ArmChooser:
         return shares
 
     async def convert(
-        self, user: str, exposed: Mapping[str, str], event: Mapping[str, str]
+        self,
+        user: str,
+        exposed: Mapping[str, str],
+        event: Mapping[str, str],
+        now: float | None = None,
     ) -> list[str]:
-        """Record conversions of this user's experiments that `event` completes; their keys."""
+        """Record conversions of this user's experiments that `event` completes; their keys.
+        `now`: when the event happened, if not just now (exposure must come before it)."""
         if self.exposures is None:
             return []
         done = []
@@ -193,6 +201,20 @@ class ArmChooser:
             spec = self.experiments.get(key)
             if spec is None or not spec.conversion.items() <= event.items():
                 continue
-            if await self.exposures.convert(spec, user):
+            if await self.exposures.convert(spec, user, now):
                 done.append(key)
         return done
+
+    async def attribute(
+        self, user: str, conversion: str, at: float, window_s: float, event_id: str
+    ) -> tuple[Attribution, list[str]]:
+        """A purchase or add-to-cart at `at`: rewards the user's latest decision within
+        `window_s` before it (once), and when there is one converts the user's experiments
+        that convert on `conversion`; returns what happened and the experiments converted."""
+        if self.decisions is None:
+            return Attribution("unattributed"), []
+        outcome = await self.decisions.attribute(user, conversion, at, window_s, event_id)
+        if not outcome.decision:
+            return outcome, []
+        every = dict.fromkeys(self.experiments, "")  # the exposure store knows who saw what
+        return outcome, await self.convert(user, every, {conversion: ANY}, now=at)

@@ -133,6 +133,7 @@ def create_app(
         app.router.add_post("/oauth/token", handlers.token)
     app.router.add_post("/v1/chat", handlers.chat)
     app.router.add_post("/v1/events/purchase", handlers.purchase)
+    app.router.add_post("/v1/events/cart", handlers.cart)
     app.router.add_get("/v1/me/data", privacy_routes.my_data)
     app.router.add_post("/v1/privacy/erase", privacy_routes.erase)
     if config.demo_login:

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,6 +18,7 @@ from aiohttp import StreamReader, web
 
 from core.personas import PERSONAS
 from gateway.errors import ApiError
+from realtime.stream import MAX_QUANTITY
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -26,11 +28,20 @@ MAX_ID_CHARS = 128
 MAX_CATEGORY_CHARS = 64
 MAX_AMOUNT = 1_000_000_000
 MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01
+MAX_PRODUCT_CHARS = 128
+# ISO 8601 as CRMs send it (RFC 3339 and the common variants): date, time, optional fraction,
+# then Z or an offset. Without the zone the time is ambiguous, so it is refused.
+_ISO_LOCAL = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
+_ISO_ZONE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)"
+ISO_TIMESTAMP = f"^{_ISO_LOCAL}{_ISO_ZONE}$"  # published in the OpenAPI document
+MAX_ISO_CHARS = 40
+TIMESTAMP_FORMATS = "unix seconds or ISO 8601 with a zone, e.g. 2026-11-30T13:05:00Z"
 # Arrays/objects inside each other. Deeper bodies are refused before anything re-encodes them:
 # json.dumps (forwarding metadata to Rasa) needs more stack than json.loads did.
 MAX_JSON_DEPTH = 32
 _PRINTABLE = re.compile(PRINTABLE)
 _NON_BLANK = re.compile(NON_BLANK)
+_ISO = re.compile(f"({_ISO_LOCAL})({_ISO_ZONE})?")
 
 
 def require_content_type(request: web.Request, allowed: tuple[str, ...]) -> str:
@@ -134,6 +145,41 @@ def _number(payload: dict[str, Any], name: str, low: float, high: float, low_ope
     return number
 
 
+def _timestamp(payload: dict[str, Any], name: str = "timestamp") -> float | None:
+    """Unix seconds from a number or a zoned ISO 8601 string; None when absent (now)."""
+    if name not in payload:
+        return None
+    value = payload[name]
+    if isinstance(value, str):
+        return _iso_seconds(value, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ApiError(400, f"'{name}' must be {TIMESTAMP_FORMATS}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # a JSON integer too large for a float
+        seconds = math.inf
+    return _in_time_range(seconds, name)
+
+
+def _iso_seconds(text: str, name: str) -> float:
+    match = _ISO.fullmatch(text) if len(text) <= MAX_ISO_CHARS else None
+    if match is None:
+        raise ApiError(400, f"'{name}' must be {TIMESTAMP_FORMATS}")
+    if match[2] is None:
+        raise ApiError(400, f"'{name}' has no time zone; add Z or an offset such as +01:00")
+    try:  # the shape is right; this checks the calendar (month 13, offset +25:00)
+        when = datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise ApiError(400, f"'{name}' is not a valid date and time: {text!r}") from None
+    return _in_time_range(when.timestamp(), name)
+
+
+def _in_time_range(seconds: float, name: str) -> float:
+    if not 0 <= seconds <= MAX_TIMESTAMP:  # NaN and infinities fail too
+        raise ApiError(400, f"'{name}' must be between 1970-01-01 and 2100-01-01 (UTC)")
+    return seconds
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     message: str
@@ -179,15 +225,43 @@ def parse_purchase(payload: dict[str, Any]) -> PurchaseRequest:
     user_id = _string(payload, "user_id", MAX_ID_CHARS)
     if not user_id:
         raise ApiError(400, "'user_id' must not be empty")
-    timestamp = None
-    if "timestamp" in payload:
-        timestamp = _number(payload, "timestamp", 0, MAX_TIMESTAMP, low_open=False)
     return PurchaseRequest(
         user_id=user_id,
         amount=_number(payload, "amount", 0, MAX_AMOUNT, low_open=True),
         category=_string(payload, "category", MAX_CATEGORY_CHARS),
-        timestamp=timestamp,
+        timestamp=_timestamp(payload),
         order_id=_string(payload, "order_id", MAX_ID_CHARS),
+    )
+
+
+@dataclass(frozen=True)
+class CartRequest:
+    user_id: str
+    product: str = ""
+    category: str = ""
+    quantity: int = 1
+    timestamp: float | None = None
+
+
+CART_FIELDS = ("user_id", "product", "category", "quantity", "timestamp")
+
+
+def parse_cart(payload: dict[str, Any]) -> CartRequest:
+    check_fields(payload, CART_FIELDS, ("user_id",))
+    user_id = _string(payload, "user_id", MAX_ID_CHARS)
+    if not user_id:
+        raise ApiError(400, "'user_id' must not be empty")
+    quantity = payload.get("quantity", 1)
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise ApiError(400, "'quantity' must be a whole number (JSON integer), e.g. 1")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise ApiError(400, f"'quantity' must be between 1 and {MAX_QUANTITY}")
+    return CartRequest(
+        user_id=user_id,
+        product=_string(payload, "product", MAX_PRODUCT_CHARS),
+        category=_string(payload, "category", MAX_CATEGORY_CHARS),
+        quantity=quantity,
+        timestamp=_timestamp(payload),
     )
 
 

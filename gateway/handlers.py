@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -14,7 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from core.demo import DEMO_USERS
+from core.demo import DEMO_SENDERS
 from gateway.auth import (
     Principal,
     TokenIssuer,
@@ -26,6 +27,7 @@ from gateway.auth import (
 from gateway.bodies import (
     FORM,
     JSON,
+    parse_cart,
     parse_chat,
     parse_json_object,
     parse_login,
@@ -41,12 +43,10 @@ from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.rasa_client import RasaClient, RasaRejected
 from gateway.ratelimit import RateLimiter
 from privacy.keyring import Keyring
-from realtime.stream import publish_event, purchase_event
+from realtime.stream import cart_event, publish_event, purchase_event
 
 logger = logging.getLogger(__name__)
 
-# persona -> demo sender id, from the seeded demo users (core/demo.py)
-DEMO_SENDERS = {fields["segment"]: sender for sender, fields in DEMO_USERS.items()}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -150,26 +150,47 @@ async def chat(request: web.Request) -> web.Response:
     )
 
 
-async def purchase(request: web.Request) -> web.Response:
-    """POST /v1/events/purchase: a CRM purchase onto the event stream (202 with its id)."""
+async def _ingest(
+    request: web.Request, what: str, to_event: Callable[[dict], dict]
+) -> web.Response:
+    """A CRM event onto the stream (202 with its id); `to_event` turns the body into it."""
     gw = request.app[GATEWAY]
     config = gw.config
     principal = authenticate(request, gw, "ingest")
     # CRM callers send bursts from few addresses: limited per client, not per address.
     await enforce(gw, "ingest", principal.sub, config.ingest_rate)
-    bought = parse_purchase(await json_body(request, gw))
-    event = purchase_event(
-        bought.user_id, bought.amount, bought.category, bought.timestamp, bought.order_id
-    )
+    event = to_event(await json_body(request, gw))
     try:
         async with asyncio.timeout(max(config.redis_timeout, 1.0)):
             event_id = await publish_event(gw.shared, event, stream=config.stream)
     except (RedisError, OSError, TimeoutError) as exc:
-        logger.warning("purchase not stored, Redis unavailable: %s", type(exc).__name__)
+        logger.warning("%s not stored, Redis unavailable: %s", what, type(exc).__name__)
         raise ApiError(
             503, "event store unavailable; retry shortly", {"Retry-After": "1"}
         ) from None
     return web.json_response({"event_id": event_id}, status=202)
+
+
+def _purchase_event(body: dict) -> dict:
+    bought = parse_purchase(body)
+    return purchase_event(
+        bought.user_id, bought.amount, bought.category, bought.timestamp, bought.order_id
+    )
+
+
+def _cart_event(body: dict) -> dict:
+    added = parse_cart(body)
+    return cart_event(added.user_id, added.product, added.category, added.quantity, added.timestamp)
+
+
+async def purchase(request: web.Request) -> web.Response:
+    """POST /v1/events/purchase: a CRM purchase onto the event stream."""
+    return await _ingest(request, "purchase", _purchase_event)
+
+
+async def cart(request: web.Request) -> web.Response:
+    """POST /v1/events/cart: an add-to-cart onto the event stream, like a purchase."""
+    return await _ingest(request, "add-to-cart", _cart_event)
 
 
 async def demo_login(request: web.Request) -> web.Response:

@@ -94,15 +94,19 @@ def paths(config: GatewayConfig) -> dict[str, Any]:
     )
     chat["parameters"] = CHAT_HEADERS
     paths["/v1/chat"] = {"post": chat}
-    paths["/v1/events/purchase"] = {
-        "post": _operation(
-            "ingest purchase: a CRM purchase onto the event stream",
-            {"202": _ok("stored on the stream", "PurchaseAccepted")},
-            (400, 401, 403, 413, 415, 429, 503),
-            _body("PurchaseRequest"),
-            security=_bearer("ingest"),
-        )
-    }
+    for path, summary, schema in (
+        ("purchase", "ingest purchase: a CRM purchase onto the event stream", "PurchaseRequest"),
+        ("cart", "ingest cart: an add-to-cart onto the event stream", "CartRequest"),
+    ):
+        paths[f"/v1/events/{path}"] = {
+            "post": _operation(
+                summary,
+                {"202": _ok("stored on the stream", "EventAccepted")},
+                (400, 401, 403, 413, 415, 429, 503),
+                _body(schema),
+                security=_bearer("ingest"),
+            )
+        }
     paths["/v1/me/data"] = {
         "get": _operation(
             "export my data: everything stored about the token's subject",

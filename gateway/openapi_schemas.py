@@ -11,9 +11,13 @@ from typing import Any
 from core.limits import TURN_FALLBACK_TEXT
 from core.personas import PERSONAS
 from gateway.bodies import (
+    ISO_TIMESTAMP,
     MAX_AMOUNT,
     MAX_CATEGORY_CHARS,
     MAX_ID_CHARS,
+    MAX_ISO_CHARS,
+    MAX_PRODUCT_CHARS,
+    MAX_QUANTITY,
     MAX_TIMESTAMP,
     NON_BLANK,
     PRINTABLE,
@@ -38,6 +42,26 @@ def ref(kind: str, name: str) -> dict[str, str]:
 
 def json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
+
+
+def _optional_text(max_chars: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_chars, "pattern": f"^$|{PRINTABLE}"}
+
+
+# Unix seconds or a zoned ISO 8601 string (gateway/bodies.py _timestamp); default: now.
+TIMESTAMP = {
+    "oneOf": [
+        {"type": "number", "minimum": 0, "maximum": MAX_TIMESTAMP},
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": ISO_TIMESTAMP,
+            "maxLength": MAX_ISO_CHARS,
+        },
+    ],
+    "description": "unix seconds, or ISO 8601 with Z or an offset (e.g. "
+    "2026-11-30T14:05:00+01:00; no zone: 400), from 1970 to 2100; default: now",
+}
 
 
 def schemas(config: GatewayConfig) -> dict[str, Any]:
@@ -153,26 +177,30 @@ def schemas(config: GatewayConfig) -> dict[str, Any]:
                     "exclusiveMinimum": True,
                     "maximum": MAX_AMOUNT,
                 },
-                "category": {
-                    "type": "string",
-                    "maxLength": MAX_CATEGORY_CHARS,
-                    "pattern": f"^$|{PRINTABLE}",
-                },
-                "timestamp": {
-                    "type": "number",
-                    "minimum": 0,
-                    "maximum": MAX_TIMESTAMP,
-                    "description": "unix seconds; default: now",
-                },
-                "order_id": {
-                    "type": "string",
-                    "maxLength": MAX_ID_CHARS,
-                    "pattern": f"^$|{PRINTABLE}",
-                },
+                "category": _optional_text(MAX_CATEGORY_CHARS),
+                "timestamp": TIMESTAMP,
+                "order_id": _optional_text(MAX_ID_CHARS),
             },
             "additionalProperties": False,
         },
-        "PurchaseAccepted": {
+        "CartRequest": {
+            "type": "object",
+            "required": ["user_id"],
+            "properties": {
+                "user_id": string_id,
+                "product": _optional_text(MAX_PRODUCT_CHARS),
+                "category": _optional_text(MAX_CATEGORY_CHARS),
+                "quantity": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_QUANTITY,
+                    "description": "default: 1",
+                },
+                "timestamp": TIMESTAMP,
+            },
+            "additionalProperties": False,
+        },
+        "EventAccepted": {
             "type": "object",
             "required": ["event_id"],
             "properties": {"event_id": {"type": "string", "description": "stream entry id"}},

@@ -1,19 +1,32 @@
 """A user's profile as the actions see it, parsed defensively from raw store data.
 
-Profiles are written by people and by batch jobs (segment publishing, CRM
-imports), so anything read back is validated before it can shape an answer.
+Profiles are written by people and by batch jobs (CRM imports, the demo seeding), so
+anything read back is validated before it can shape an answer. The segment comes from
+the published model; the profile's `segment` field is an explicit override (a persona
+preset name: staff accounts, tests, support), documented in README ("Segments").
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.categories import CATEGORIES
-from core.personas import DEFAULT, is_persona
+from core.personas import is_persona
+from core.shopper import NO_FACTS, ShopperFacts, price_band
 
 # Fields a profile hash may carry; anything else is ignored (forward compatible).
-KNOWN_FIELDS = ("segment", "favourite_category", "recent_category", "updated_at")
+KNOWN_FIELDS = (
+    "segment",
+    "favourite_category",
+    "recent_category",
+    "updated_at",
+    "order_count",
+    "order_total",
+    "last_order_at",
+    "last_order_category",
+)
 
 
 class MalformedProfile(ValueError):
@@ -22,10 +35,10 @@ class MalformedProfile(ValueError):
 
 @dataclass(frozen=True)
 class Profile:
-    segment: str = DEFAULT
+    segment: str | None = None  # the override, a persona preset name
     favourite_category: str | None = None
     recent_category: str | None = None
-    updated_at: float | None = None
+    facts: ShopperFacts = NO_FACTS
 
 
 DEFAULT_PROFILE = Profile()
@@ -52,12 +65,23 @@ def _category(value: str | None, field: str) -> str | None:
     return value
 
 
-def parse_profile(raw: Mapping[object, object], segment: str | None = None) -> Profile:
+def _number(fields: Mapping[str, str], field: str, what: str) -> float | None:
+    if not fields.get(field):
+        return None
+    try:
+        value = float(fields[field])
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise MalformedProfile(f"field '{field}' is not {what}")
+    return value
+
+
+def parse_profile(raw: Mapping[object, object]) -> Profile:
     """Build a Profile from a Redis hash (bytes or str keys/values).
 
     Raises MalformedProfile naming the offending field, so the warning in the
-    log tells an operator exactly what to fix. `segment`, when given (the
-    published segment's persona), takes precedence over the hash's own field.
+    log tells an operator exactly what to fix.
     """
     fields: dict[str, str] = {}
     for key, value in raw.items():
@@ -65,22 +89,24 @@ def parse_profile(raw: Mapping[object, object], segment: str | None = None) -> P
         if name in KNOWN_FIELDS:
             fields[name] = _text(value, name)
 
-    segment = segment or fields.get("segment", "")
-    if not segment:
-        raise MalformedProfile("field 'segment' is missing or empty")
-    if not is_persona(segment):
+    segment = fields.get("segment") or None
+    if segment is not None and not is_persona(segment):
         raise MalformedProfile(f"field 'segment' is '{segment[:40]}', not a known persona")
-
-    updated_at: float | None = None
-    if fields.get("updated_at"):
-        try:
-            updated_at = float(fields["updated_at"])
-        except ValueError as exc:
-            raise MalformedProfile("field 'updated_at' is not a unix timestamp") from exc
-
+    favourite = _category(fields.get("favourite_category"), "favourite_category")
+    _number(fields, "updated_at", "a unix timestamp")  # written by imports: checked, not used
+    count = _number(fields, "order_count", "a number of orders")
+    total = _number(fields, "order_total", "an amount in euros")
+    facts = ShopperFacts(
+        price_band=price_band(count, total),
+        favourite_category=favourite,
+        last_order_category=_category(fields.get("last_order_category"), "last_order_category"),
+        last_order_at=_number(fields, "last_order_at", "a unix timestamp"),
+        orders=int(count or 0),
+        spend=total or 0.0,
+    )
     return Profile(
         segment=segment,
-        favourite_category=_category(fields.get("favourite_category"), "favourite_category"),
+        favourite_category=favourite,
         recent_category=_category(fields.get("recent_category"), "recent_category"),
-        updated_at=updated_at,
+        facts=facts,
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,11 +31,16 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
+from core.categories import CATEGORIES
+from core.personas import DEFAULT, is_persona
 from core.redis_clients import REPLACE_HASH_SCRIPT, async_client, close_async, flat_mapping
 from core.redis_keys import LOOKUP_SCRIPT, UserKeys, meta_key
 from core.settings import DEFAULT_NAMESPACE, DEFAULT_REDIS_URL, Settings
+from core.traits import PRESETS, TraitError, Traits, parse_traits
 from personalization.profiles import MalformedProfile
 from privacy.keyring import service_pseudonym_key
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 0.1
 MAX_SENDER_ID_CHARS = 256
@@ -42,6 +48,24 @@ MAX_SENDER_ID_CHARS = 256
 
 class StoreUnavailable(RuntimeError):
     """Redis could not answer in time; callers decide the fallback."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A published segment as a turn uses it: its readable persona and its traits."""
+
+    persona: str
+    traits: Traits
+
+
+@dataclass(frozen=True)
+class LivePurchases:
+    """What the feature worker has seen the user buy (through the gateway's ingest)."""
+
+    count: float = 0.0
+    total: float = 0.0
+    last_at: float | None = None
+    last_category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,10 @@ class UserRecord:
     live_segment: str | None = None
     last_purchase: float | None = None  # unix time, from the live features
     consent: str | None = None  # "granted", "denied" or None (not asked yet)
+    segment: Segment | None = None  # the published segment's traits
+    live: Segment | None = None  # the online segment's traits
+    live_version: str | None = None
+    purchases: LivePurchases = LivePurchases()
 
 
 class ProfileStore:
@@ -82,8 +110,8 @@ class ProfileStore:
         self._replace = client.register_script(REPLACE_HASH_SCRIPT)
         # The active version the last lookup saw: the lookup names that version's bucket hash.
         self._active: str | None = None
-        # Segment -> persona maps of published versions; immutable once published.
-        self._personas: dict[str, dict[str, str]] = {}
+        # Segment id -> Segment of published versions; immutable once published.
+        self._segments: dict[str, dict[str, Segment]] = {}
 
     @classmethod
     def from_url(
@@ -170,33 +198,65 @@ class ProfileStore:
         profile = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
         version = version.decode() if version else None
         segment = segment.decode("utf-8", "replace") if segment else None
-        persona = None
+        published = None
         if version and segment:
-            personas = await self._version_personas(version)
-            persona = personas.get(segment, "default")  # unmapped clusters: default persona
-        live_persona, live_segment = (v.decode("utf-8", "replace") if v else None for v in live[:2])
+            published = await self.segment_of(version, segment)
+        text = [v.decode("utf-8", "replace") if v else None for v in live]
+        live_persona, live_segment, live_version = text[0], text[1], text[6]
+        live_seg = None
+        if live_segment:
+            live_seg = await self.segment_of(live_version or version, live_segment, live_persona)
         return UserRecord(
             version,
             segment,
-            persona,
+            published.persona if published else None,
             profile,
             live_persona,
             live_segment,
             _number(live[2]),
             consent.decode("utf-8", "replace") if consent else None,
+            published,
+            live_seg,
+            live_version,
+            LivePurchases(
+                _number(live[3]) or 0.0,
+                _number(live[4]) or 0.0,
+                _number(live[2]),
+                text[5] if text[5] in CATEGORIES else None,
+            ),
         )
 
-    async def _version_personas(self, version: str) -> dict[str, str]:
-        if version not in self._personas:
+    async def segment_of(
+        self, version: str | None, segment_id: str, persona: str | None = None
+    ) -> Segment:
+        """The segment's persona and traits in `version`. A segment the version does not
+        have (a rollback removed it) or a version without traits gets its persona's preset,
+        with a warning; never an exception for a turn."""
+        segments = await self._version_segments(version) if version else {}
+        found = segments.get(segment_id)
+        if found is not None:
+            return found
+        preset = persona if is_persona(persona) else DEFAULT
+        logger.warning(
+            "segment %r is not in version %r (rolled back?); using the %r preset",
+            segment_id[:64],
+            version,
+            preset,
+        )
+        return Segment(preset, PRESETS[preset])
+
+    async def _version_segments(self, version: str) -> dict[str, Segment]:
+        if version not in self._segments:
             raw = await self._call(self._client.hget(meta_key(self.namespace, version), "segments"))
             try:
-                mapping = {s["id"]: s["persona"] for s in json.loads(raw or "[]")}
-            except (ValueError, TypeError, KeyError) as exc:
+                listed = json.loads(raw or "[]")
+                mapping = {str(s["id"]): _segment(version, s) for s in listed}
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise MalformedProfile(f"version {version}: unreadable segment list") from exc
-            if len(self._personas) >= 16:
-                self._personas.pop(next(iter(self._personas)))
-            self._personas[version] = mapping
-        return self._personas[version]
+            if len(self._segments) >= 16:
+                self._segments.pop(next(iter(self._segments)))
+            self._segments[version] = mapping
+        return self._segments[version]
 
     async def put_profile(self, sender_id: str, fields: Mapping[str, object]) -> None:
         """Replace a user's profile atomically."""
@@ -223,6 +283,29 @@ class ProfileStore:
         await close_async(self._client)
         if self._shared is not None:
             await close_async(self._shared)
+
+
+def _segment(version: str, listed: Mapping) -> Segment:
+    """One entry of a version's segment list; traits missing (a version published before
+    traits) or unusable mean the persona's preset, logged once per version."""
+    persona = listed.get("persona")
+    persona = persona if is_persona(persona) else DEFAULT
+    raw = listed.get("traits")
+    if raw is None:
+        logger.warning(
+            "version %s segment %s has no traits (published before traits); using the %r preset",
+            version,
+            listed["id"],
+            persona,
+        )
+        return Segment(persona, PRESETS[persona])
+    try:
+        return Segment(persona, parse_traits(raw, persona))
+    except TraitError as exc:
+        logger.warning(
+            "version %s segment %s: %s; using the %r preset", version, listed["id"], exc, persona
+        )
+        return Segment(persona, PRESETS[persona])
 
 
 def _number(raw: bytes | None) -> float | None:

@@ -2,11 +2,17 @@
 
 Reads every key and every value (all types, every stream entry), so it is for
 test and audit databases, not for a production keyspace on every request.
+
+Keys named by a digest of the id instead of the id are found too where they hold the
+user's data: the decision index and its `:seen` hash. The erasure marker is not a trace:
+it names a digest on purpose and outlives the erasure by its grace period.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from core.redis_keys import decision_index_key
 
 
 def _contains(value: Any, needles: list[bytes]) -> bool:
@@ -21,9 +27,12 @@ def _contains(value: Any, needles: list[bytes]) -> bool:
 
 
 async def find_traces(client: Any, needles: list[str], match: str = "*") -> list[str]:
-    """Keys whose name or value contains any needle, as 'key (type)' lines. Works on a Redis
-    Cluster too: SCAN walks every node, pipelines are split per node."""
+    """Keys whose name or value contains any needle, or that a needle's decision index
+    names, as 'key (type)' lines. Works on a Redis Cluster too: SCAN walks every node,
+    pipelines are split per node."""
     raw = [n.encode() for n in needles if n]
+    # ":dec:by:<digest>" (no namespace): part of the index's name and of its :seen hash's.
+    raw += [decision_index_key("", n).encode() for n in needles if n]
     found = []
     page: list[bytes] = []
     async for key in client.scan_iter(match=match, count=1000):

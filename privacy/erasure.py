@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from core.redis_keys import UserKeys, bucket_key
+from core.redis_keys import UserKeys, bucket_key, decision_index_key, decision_seen_key
 from privacy.tombstones import ERASURE_GRACE_S
 
 MAX_IDS_PER_CALL = 1000
@@ -39,6 +39,9 @@ def per_user_keys(keys: UserKeys, user: str) -> list[tuple[str, str]]:
         (keys.live_ids(user), "live_features"),
         (f"{ns}:tracker:{user}", "tracker"),  # Rasa's own names (rasa_ext/stores.py)
         (f"{ns}:lock:{user}", "lock"),
+        # Named by a digest of the id (experiments/decisions.py), on the decisions' Redis.
+        (decision_index_key(ns, user), "decision_index"),
+        (decision_seen_key(ns, user), "decision_index"),
     ]
 
 

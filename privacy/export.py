@@ -11,12 +11,18 @@ import json
 import time
 from typing import Any
 
-from core.redis_keys import UserKeys, active_key
+from core.redis_keys import UserKeys, active_key, decision_index_key, decision_seen_key
 from privacy.erasure import as_text, glob_escape, scan_keys
 from privacy.fields import PII_FIELDS, decrypt_fields
 from privacy.keyring import Keyring
 
 MAX_MESSAGES = 200  # the conversation part of an export: the latest messages
+# What an export shows of a decision: the answer, the user's rating, and the purchase or
+# add-to-cart it was credited with (experiments/decisions.py).
+DECISION_FIELDS = (
+    *("id", "response", "variant", "arm", "ts", "rating", "reason"),
+    *("conversion", "converted_at"),
+)
 
 
 def _decode_hash(raw: dict) -> dict[str, str]:
@@ -61,6 +67,7 @@ async def export_user(
         "live_features": _decode_hash(live) or None,
         "experiments": await _experiments(shared, ns, user_id),
         "decisions": await _decisions(shared, ns, user_id),
+        "attribution": await _attribution(shared, ns, user_id),
         "conversation": _conversation(tracker),
     }
 
@@ -98,9 +105,24 @@ async def _decisions(client: Any, ns: str, user: str) -> list[dict[str, str]]:
         for raw in records:
             record = _decode_hash(raw)
             if record.get("user") == user:
-                wanted = ("id", "response", "variant", "arm", "ts", "rating", "reason")
-                out.append({k: record[k] for k in wanted if k in record})
+                out.append({k: record[k] for k in DECISION_FIELDS if k in record})
     return sorted(out, key=lambda d: d.get("ts", ""))
+
+
+async def _attribution(client: Any, ns: str, user: str) -> dict[str, Any] | None:
+    """The decision index purchases are attributed through (experiments/decisions.py): the
+    latest decisions (id -> time) and the events already attributed (entry id -> decision
+    id, "" when none was in the window)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zrange(decision_index_key(ns, user), 0, -1, withscores=True)
+        pipe.hgetall(decision_seen_key(ns, user))
+        index, seen = await pipe.execute()
+    if not index and not seen:
+        return None
+    return {
+        "latest_decisions": {as_text(d): round(float(ts), 3) for d, ts in index},
+        "attributed_events": _decode_hash(seen),
+    }
 
 
 def _conversation(raw: Any) -> dict[str, Any] | None:

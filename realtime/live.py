@@ -8,7 +8,8 @@ tag, core/redis_keys.py):
     intent_recommendations|deals|new_arrivals|specs
     sentiment_ema                            moving average of message sentiment
     channel_web, channel_other, device_mobile, device_other
-    purchases, monetary, first_purchase, last_purchase, region, timezone
+    purchases, monetary, first_purchase, last_purchase, last_category, region, timezone
+    cart_adds, cart_items, last_cart, last_cart_category       (add-to-cart events)
     segment, persona, segment_reason, segment_at, segment_version   (online assignment)
 
 Updates are applied by a Lua script that first records each stream entry id in
@@ -25,6 +26,7 @@ from typing import Any
 import ujson
 
 from core.dayparts import local_daypart
+from realtime.stream import MAX_QUANTITY
 from segmentation.features import DAYPARTS, INTENT_GROUPS, WEB_CHANNELS, vader
 
 SENTIMENT_ALPHA = 0.2  # weight of the newest message in the moving average
@@ -42,7 +44,12 @@ class Update:
     max: dict[str, float] = field(default_factory=dict)
     min: dict[str, float] = field(default_factory=dict)
     sentiment: float | None = None
-    kind: str = "other"  # "message", "purchase", "session", "other"
+    kind: str = "other"  # "message", "purchase", "cart", "session", "other"
+    at: float | None = None  # the event's time: purchases and add-to-carts are attributed by it
+
+
+# Update kinds that count as conversions, and the name experiments and decisions know them by.
+CONVERSIONS = {"purchase": "purchase", "cart": "add_to_cart"}
 
 
 def daypart(timestamp: float, timezone: str) -> str:
@@ -87,11 +94,31 @@ def update_for(event: dict[str, Any]) -> Update | None:
             max={"last_purchase": ts, "last_seen": ts},
             min={"first_purchase": ts},
             kind="purchase",
+            at=ts,
         )
         if isinstance(event.get("category"), str) and event["category"]:
             up.set["last_category"] = event["category"][:40]
         return up
+    if kind == "add_to_cart":
+        return _cart_update(user, event, ts)
     return None
+
+
+def _cart_update(user: str, event: dict[str, Any], ts: float | None) -> Update | None:
+    """Interest, not a purchase: its own counters, so spend and recency keep their meaning."""
+    quantity = event.get("quantity", 1)
+    if ts is None or isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        return None
+    up = Update(
+        user,
+        incr={"cart_adds": 1, "cart_items": min(quantity, MAX_QUANTITY)},
+        max={"last_cart": ts, "last_seen": ts},
+        kind="cart",
+        at=ts,
+    )
+    if isinstance(event.get("category"), str) and event["category"]:
+        up.set["last_cart_category"] = event["category"][:40]
+    return up
 
 
 def _message_update(user: str, event: dict[str, Any], ts: float | None) -> Update:

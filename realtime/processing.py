@@ -2,10 +2,12 @@
 segments online (run by realtime/worker.py: voltmart-worker).
 
 Each batch: apply every event's live-feature update (idempotent by event id,
-one pipelined round trip), acknowledge the batch, then re-assign the segment
-of users whose features changed enough: after any purchase, and after new
-messages once `reassign_interval_s` has passed since their last assignment.
-The model is the one `segment publish` made active (its JSON assigner spec).
+one pipelined round trip), attribute purchases and add-to-carts of the users
+whose events were kept (consent) to the decision before them, acknowledge the
+batch, then re-assign the segment of users whose features changed enough:
+after any purchase, and after new messages once `reassign_interval_s` has passed
+since their last assignment. The model is the one `segment publish` made active
+(its JSON assigner spec).
 
 On a Redis Cluster (PZ_REDIS_CLUSTER=1) the live features are on the cluster and the event
 stream on the standalone Redis beside it (PZ_SHARED_REDIS_URL). A script call may only
@@ -27,9 +29,11 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from core.redis_clients import is_cluster
 from core.redis_keys import UserKeys
-from core.settings import PrivacySettings
+from core.settings import PrivacySettings, Settings
+from experiments.policy import ArmChooser
 from realtime.live import (
     APPLY_SCRIPT,
+    CONVERSIONS,
     KEYS_PER_UPDATE,
     Update,
     as_features,
@@ -42,6 +46,7 @@ from realtime.sources import EventSource
 
 logger = logging.getLogger(__name__)
 APPLY_CHUNK = 100  # updates per script call
+MIN_CHAT_MESSAGES = 3  # messages before chat alone places a new visitor (a purchase always)
 
 
 # Live features expire this long after a user's last event (PZ_RETENTION_DAYS; 0: never).
@@ -58,6 +63,20 @@ class Stats:
     reassigned: int = 0
     segment_changes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    # Purchases and add-to-carts by what they did to the decision before them (rewarded,
+    # already_rewarded, unattributed: none in the window, replayed, failed), and the
+    # experiment conversions they recorded.
+    attributions: dict[str, int] = field(default_factory=dict)
+    conversions: int = 0
+
+
+def enough_chat(live: dict[str, str]) -> bool:
+    """Whether chat alone is evidence enough to place (or move) a user: MIN_CHAT_MESSAGES
+    messages in their live features."""
+    try:
+        return float(live.get("messages") or 0) >= MIN_CHAT_MESSAGES
+    except ValueError:
+        return False
 
 
 class FeatureWorker:
@@ -70,8 +89,11 @@ class FeatureWorker:
         live_ttl_s: int = DEFAULT_LIVE_TTL_S,
         require_consent: bool = True,
         pseudonym_key: bytes | None = None,  # names published segments and tags user keys
+        chooser: ArmChooser | None = None,  # decisions and exposures; None: no attribution
+        attribution_window_s: float = Settings.attribution_window_s,
     ) -> None:
         self.source, self.client, self.namespace = source, client, namespace
+        self.chooser, self.attribution_window_s = chooser, attribution_window_s
         self.reassign_interval_s = reassign_interval_s
         self.live_ttl_s = live_ttl_s
         self.require_consent = require_consent
@@ -129,8 +151,33 @@ class FeatureWorker:
         self.stats.applied += sum(1 for r in results if r == 1)
         self.stats.duplicates += sum(1 for r in results if r == 0)
         self.stats.not_kept += sum(1 for r in results if r == 2)
+        await self.attribute(updates, payloads, results)
         await self.source.ack([eid for eid, _ in entries])
         await self.reassign(touched)
+
+    async def attribute(
+        self, updates: list[Update], payloads: list[dict], results: list[int | None]
+    ) -> None:
+        """Reward the decision before each kept purchase or add-to-cart. Replays (result 0)
+        are attributed again: the store answers a seen entry as before, so a crash between
+        applying and attributing loses nothing and nothing counts twice."""
+        if self.chooser is None:
+            return
+        counts = self.stats.attributions
+        for update, payload, result in zip(updates, payloads, results, strict=True):
+            conversion = CONVERSIONS.get(update.kind)
+            if conversion is None or update.at is None or result not in (0, 1):
+                continue  # not a conversion, or not kept (no consent, being erased)
+            try:
+                outcome, converted = await self.chooser.attribute(
+                    update.user_id, conversion, update.at, self.attribution_window_s, payload["e"]
+                )
+            except ResponseError as exc:  # a key of the wrong type: skip, do not stall
+                logger.warning("%s %s not attributed: %s", conversion, payload["e"], exc)
+                counts["failed"] = counts.get("failed", 0) + 1
+                continue
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            self.stats.conversions += len(converted)
 
     def _chunks(self, keys: list[list[str]]) -> list[list[int]]:
         """Indexes of the updates each script call applies, in stream order: runs of
@@ -272,6 +319,8 @@ class FeatureWorker:
         for user, raw in zip(users, lives, strict=True):
             live = {k.decode(): v.decode() for k, v in raw.items()}
             last = float(live.get("segment_at") or 0)  # another worker may have done it
+            if touched[user] != "purchase" and not enough_chat(live):
+                continue  # a greeting says too little to place a new visitor
             if touched[user] == "purchase" or now - last >= self.reassign_interval_s:
                 due.append((user, live, as_features(live, now)))
             else:

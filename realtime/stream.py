@@ -1,9 +1,12 @@
-"""The event stream: Rasa's tracker events and CRM purchases, in one Redis stream.
+"""The event stream: Rasa's tracker events and CRM purchases and add-to-carts, in one Redis
+stream.
 
 Entries have one field, `event`: the JSON of a Rasa event as an event broker
-sends it (with `sender_id`), or a purchase:
+sends it (with `sender_id`), or one of the shop's (timestamps in unix seconds):
     {"event": "purchase", "sender_id": ..., "timestamp": ..., "amount": ...,
      "category": ..., "order_id": ...}
+    {"event": "add_to_cart", "sender_id": ..., "timestamp": ..., "product": ...,
+     "category": ..., "quantity": ...}
 The stream entry id is the event id the feature worker deduplicates on.
 """
 
@@ -15,6 +18,7 @@ from typing import Any
 
 DEFAULT_STREAM = "pz:events"
 DEFAULT_MAXLEN = 1_000_000  # approximate trimming keeps memory bounded
+MAX_QUANTITY = 10_000  # items in one add-to-cart (the gateway refuses more; the worker caps)
 
 
 def purchase_event(
@@ -31,6 +35,23 @@ def purchase_event(
         "amount": float(amount),
         "category": category,
         "order_id": order_id,
+    }
+
+
+def cart_event(
+    user_id: str,
+    product: str = "",
+    category: str = "",
+    quantity: int = 1,
+    timestamp: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "event": "add_to_cart",
+        "sender_id": user_id,
+        "timestamp": time.time() if timestamp is None else float(timestamp),
+        "product": product,
+        "category": category,
+        "quantity": int(quantity),
     }
 
 

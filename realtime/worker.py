@@ -12,12 +12,28 @@ import sys
 
 from core.redis_clients import async_client, close_async
 from core.settings import Settings, command_settings
+from experiments.config import load_experiments
+from experiments.decisions import DecisionStore
+from experiments.exposures import ExposureStore
+from experiments.policy import ArmChooser, load_bandit_settings
 from privacy.keyring import service_pseudonym_key
 from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
 from realtime.stream import DEFAULT_STREAM
 
 logger = logging.getLogger("realtime.worker")
+
+
+def attribution_chooser(events, namespace: str, settings: Settings) -> ArmChooser:
+    """Decisions and exposures where the action server keeps them (beside the stream), with
+    the experiments whose conversions purchases and add-to-carts complete."""
+    path = settings.paths.experiments
+    return ArmChooser(
+        DecisionStore(events, namespace),
+        ExposureStore(events, namespace),
+        load_experiments(path) if path.exists() else {},
+        load_bandit_settings(path),
+    )
 
 
 async def _main(args, settings: Settings) -> int:
@@ -38,12 +54,20 @@ async def _main(args, settings: Settings) -> int:
         args.reassign_interval,
         live_ttl_s=settings.privacy.retention_seconds,
         pseudonym_key=key,
+        chooser=attribution_chooser(events, args.namespace, settings),
+        attribution_window_s=settings.attribution_window_s,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    logger.info("feature worker %s consuming %s (group %s)", args.consumer, args.stream, args.group)
+    logger.info(
+        "feature worker %s consuming %s (group %s); attribution window %d s",
+        args.consumer,
+        args.stream,
+        args.group,
+        settings.attribution_window_s,
+    )
     await worker.run(stop)
     logger.info("feature worker stopped: %s", worker.stats)
     await close_async(client)

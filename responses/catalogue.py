@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from responses.composition import COMPOSED
 from responses.cues import Cues
 from responses.template import Template, TemplateError, parse
 
@@ -27,7 +28,9 @@ DEFAULT_PATH = Path(__file__).parent / "catalogue.yml"
 BASE_ARM = "base"
 TEXT, LISTING, PRODUCT = "text", "listing", "product"
 
-COMMON = frozenset({"shop", "persona", "greeting", "time_of_day", "region", "channel"})
+# Every template may use these; COMPOSED are worded from the traits and the shopper's facts.
+COMMON = frozenset({"shop", "persona", "greeting", "time_of_day", "region", "channel"}) | COMPOSED
+PLAIN = frozenset({"shop"})  # what a response that must not be personalized may use
 LISTING_VARS = COMMON | {"category", "deal_count", "top_discount", "top_saving", "new_count"}
 # Every response the actions ask for: its kind and the variables its templates may use.
 RESPONSES: dict[str, tuple[str, frozenset[str]]] = {
@@ -44,6 +47,15 @@ RESPONSES: dict[str, tuple[str, frozenset[str]]] = {
     "feedback_ask_reason": (TEXT, COMMON),
     "feedback_reason_thanks": (TEXT, COMMON),
     "feedback_nothing_to_rate": (TEXT, COMMON),
+    "thanks": (TEXT, COMMON),
+    "goodbye": (TEXT, COMMON),
+    "help": (TEXT, COMMON),  # "I didn't get that"
+    "out_of_scope": (TEXT, COMMON),
+    "consent_question": (TEXT, PLAIN),
+    "consent_granted": (TEXT, PLAIN),
+    "consent_denied": (TEXT, PLAIN),
+    "privacy_unavailable": (TEXT, PLAIN),
+    "forgotten": (TEXT, PLAIN | {"summary"}),
 }
 WORDING_FIELDS = ("text", "intro", "closing", "sections", "facts", "layout")
 
@@ -138,6 +150,7 @@ class Response:
     personalized: bool
     variants: tuple[Variant, ...]
     line: int = 0
+    why: str = ""  # why a response is not personalized (required then)
 
     def select(self, cues: Cues) -> Variant:
         """The most specific matching variant; the default one when nothing else matches."""
@@ -305,9 +318,17 @@ def load_catalogue(path: str | Path = DEFAULT_PATH) -> ResponseCatalogue:
         if duplicate:
             raise _fail(source, line, f"response {key!r}: duplicate variant id {duplicate!r}")
         default_first = sorted(variants, key=lambda v: not v.is_default)
-        responses[key] = Response(
-            key, kind, bool(body.get("personalized", True)), tuple(default_first), line or 0
-        )
+        personalized = body.get("personalized", True)
+        why = body.get("why") or ""
+        if not isinstance(personalized, bool) or not isinstance(why, str):
+            raise _fail(
+                source, line, f"response {key!r}: 'personalized' is true or false, 'why' text"
+            )
+        if not personalized and not why.strip():
+            raise _fail(
+                source, line, f"response {key!r} is not personalized: say why in a 'why:' line"
+            )
+        responses[key] = Response(key, kind, personalized, tuple(default_first), line or 0, why)
     missing = [k for k in RESPONSES if k not in responses]
     if missing:
         raise _fail(source, None, f"missing responses {', '.join(missing)}; add a variants list")

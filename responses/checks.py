@@ -1,9 +1,10 @@
 """The response catalogue's meaning, checked before it reaches a user (`make lint-responses`).
 
-Fails when a response lacks a default, a persona lacks its own wording, a
-condition can never match, two variants tie without an explicit order, a
-template uses an undefined variable or names an unknown pick or fact, or an
-experiment names arms its response does not have.
+Fails when a response lacks a default, a personalized response does not vary with traits
+(no composed variable, for_you pick or fact, or trait condition), a condition can never
+match, two variants tie without an explicit order, a template uses an undefined variable
+or names an unknown pick or fact, or an experiment names arms its response does not have.
+Warns (`unreachable_pins`) when a variant pins a trait combination no published segment has.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from core.personas import DEFAULT, PERSONAS
+from core.personas import PERSONAS
+from core.traits import TRAITS, Traits
 from experiments.config import ExperimentConfigError, load_experiments
 from responses.catalogue import (
     PRODUCT,
@@ -20,8 +22,13 @@ from responses.catalogue import (
     ResponseCatalogue,
     Variant,
 )
+from responses.composition import COMPOSED, FOR_YOU, FOR_YOU_PICKS
 from responses.cues import DOMAINS, REGION, Cues
 from responses.listing import FACTS, LIST_FACTS, PICKS
+
+# Cues that describe the shopper: a variant conditioned on one varies with traits or facts.
+SHOPPER_CUES = frozenset({*TRAITS, "segment", "price_band"})
+PERSONAL_VARS = COMPOSED | {"examples"}  # examples: from the favourite category
 
 
 def _where(catalogue: ResponseCatalogue, line: int) -> str:
@@ -75,18 +82,18 @@ def _variant_problems(catalogue: ResponseCatalogue, response: Response, v: Varia
                     f"{response.key} offers {', '.join(sorted(allowed_vars))}"
                 )
         for section in wording.sections:
-            if section.pick not in PICKS:
+            if section.pick not in PICKS and section.pick not in FOR_YOU_PICKS:
                 problems.append(f"{at}: variant {label!r}: unknown pick {section.pick!r}")
             problems += [
                 f"{at}: variant {label!r}: unknown fact {f!r}"
                 for f in section.facts
-                if f not in FACTS
+                if f not in FACTS and f != FOR_YOU
             ]
         if response.kind == PRODUCT:
             problems += [
                 f"{at}: variant {label!r}: unknown fact {f!r}"
                 for f in wording.facts
-                if f not in FACTS and f not in LIST_FACTS
+                if f not in FACTS and f not in LIST_FACTS and f != FOR_YOU
             ]
     return problems
 
@@ -99,15 +106,27 @@ def _response_problems(catalogue: ResponseCatalogue, response: Response) -> list
             f"{at}: response {response.key!r} has no default: "
             "add a variant without personas or when"
         )
-    if response.personalized:
-        for persona in PERSONAS:
-            if persona != DEFAULT and not any(
-                persona in v.personas and not v.when for v in response.variants
-            ):
-                problems.append(
-                    f"{at}: response {response.key!r} has no wording for persona {persona!r}: "
-                    "add a variant with that persona and no when (or set personalized: false)"
-                )
+    if response.personalized and not varies_with_traits(response):
+        problems.append(
+            f"{at}: response {response.key!r} does not vary with traits: use a composed "
+            f"variable ({', '.join(sorted(COMPOSED))}), pick: for_you or facts: [for_you], or "
+            "a trait condition (or set personalized: false with a why:)"
+        )
+    if not response.personalized:
+        personal = [
+            f"{v.id!r} uses {{{name}}}"
+            for v in response.variants
+            for _, wording in v.arms
+            for t in wording.templates()
+            for name in sorted(t.variables & PERSONAL_VARS)
+        ] + [
+            f"{v.id!r} has personas or shopper conditions"
+            for v in response.variants
+            if _personal(v)
+        ]
+        problems += [
+            f"{at}: response {response.key!r} is not personalized but variant {p}" for p in personal
+        ]
     for v in response.variants:
         problems += _variant_problems(catalogue, response, v)
     for a, b in itertools.combinations(response.variants, 2):
@@ -126,6 +145,48 @@ def _response_problems(catalogue: ResponseCatalogue, response: Response) -> list
                 f"{winner.id!r} has the same conditions and a lower order"
             )
     return problems
+
+
+def _personal(v: Variant) -> bool:
+    return bool(v.personas) or any(cue in SHOPPER_CUES for cue, _ in v.when)
+
+
+def _composed(v: Variant) -> bool:
+    for _, wording in v.arms:
+        if any(t.variables & PERSONAL_VARS for t in wording.templates()):
+            return True
+        if FOR_YOU in wording.facts or any(
+            s.pick in FOR_YOU_PICKS or FOR_YOU in s.facts for s in wording.sections
+        ):
+            return True
+    return False
+
+
+def varies_with_traits(response: Response) -> bool:
+    """Composed from traits by default, or pinned per trait level / persona."""
+    defaults = [v for v in response.variants if v.is_default]
+    return any(_composed(v) for v in defaults) or any(_personal(v) for v in response.variants)
+
+
+def unreachable_pins(catalogue: ResponseCatalogue, segments: list[Traits]) -> list[str]:
+    """Variants whose trait conditions or personas no published segment satisfies (a
+    warning: the next model may have such a segment)."""
+    out = []
+    for response in catalogue.responses.values():
+        for v in response.variants:
+            traits_when = [(cue, allowed) for cue, allowed in v.when if cue in TRAITS]
+            if not traits_when and not v.personas:
+                continue
+            if not any(
+                (not v.personas or t.preset in v.personas)
+                and all(t.level(cue) in allowed for cue, allowed in traits_when)
+                for t in segments
+            ):
+                out.append(
+                    f"{_where(catalogue, v.line)}: variant {v.id!r} pins traits or personas "
+                    "no published segment has; it answers nobody until one does"
+                )
+    return out
 
 
 def lint(catalogue: ResponseCatalogue) -> list[str]:

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 
 from core.categories import CATEGORIES
 from core.dayparts import DAYPARTS, local_daypart
+from core.personas import DEFAULT
+from core.shopper import PRICE_BANDS, ShopperFacts
+from core.traits import LEVELS, PRESETS, TRAITS, UNPLACED, Traits
 
 TIMES_OF_DAY = DAYPARTS
 CHANNELS = ("web", "slack", "rest", "other")
 DEVICES = ("mobile", "desktop")
-RECENT = ("just_bought", "same_category_again")
+RECENT = ("just_bought", "same_category_again", "recent_order", "long_absence")
 JUST_BOUGHT_S = 48 * 3600
 GREETINGS = {"morning": "Good morning", "afternoon": "Good afternoon", "evening": "Good evening"}
 
@@ -30,6 +33,9 @@ DOMAINS: dict[str, tuple] = {
     "has_deals": (True, False),
     "has_new": (True, False),
     "region": (),  # any two-letter code, checked by pattern
+    "segment": ("placed", "unplaced"),  # unplaced: no model has placed the shopper yet
+    "price_band": PRICE_BANDS,  # from the shopper's own orders
+    **{trait: LEVELS for trait in TRAITS},  # the segment's trait levels (core/traits.py)
 }
 
 
@@ -46,7 +52,7 @@ def channel_of(metadata_channel: str | None, input_channel: str | None) -> str:
 
 @dataclass(frozen=True)
 class Cues:
-    persona: str = "default"
+    persona: str = DEFAULT
     time_of_day: str | None = None
     region: str | None = None
     channel: str = "rest"
@@ -55,8 +61,21 @@ class Cues:
     category: str | None = None
     has_deals: bool | None = None
     has_new: bool | None = None
+    traits: Traits | None = None  # None: the persona's preset
+    price_band: str | None = None
+    favourite: str | None = None  # favourite category, else the conversation's
+    companion: str | None = None  # a category that goes with a recent purchase
+    last_order: str | None = None  # the category of a recent purchase
+
+    def __post_init__(self) -> None:
+        if self.traits is None:
+            object.__setattr__(self, "traits", PRESETS.get(self.persona, UNPLACED))
 
     def value(self, cue: str) -> object:
+        if cue in TRAITS:
+            return self.traits.level(cue)
+        if cue == "segment":
+            return "placed" if self.traits.placed else "unplaced"
         return getattr(self, cue)
 
     @property
@@ -79,11 +98,17 @@ def recent_behaviour(
     category: str | None,
     previous_categories: tuple[str | None, ...],
     now: float,
+    facts: ShopperFacts | None = None,
 ) -> frozenset[str]:
-    """`just_bought` within two days of a purchase; `same_category_again` on a repeat visit."""
+    """`just_bought` within two days of a purchase; `same_category_again` on a repeat visit;
+    `recent_order` / `long_absence` from the shopper's own last order."""
     out = set()
     if last_purchase is not None and 0 <= now - last_purchase <= JUST_BOUGHT_S:
         out.add("just_bought")
     if category is not None and category in previous_categories:
         out.add("same_category_again")
+    if facts is not None and facts.recent_order(now):
+        out.add("recent_order")
+    if facts is not None and facts.long_absence(now):
+        out.add("long_absence")
     return frozenset(out)

@@ -20,6 +20,15 @@ from responses.catalogue import (
     Variant,
     Wording,
 )
+from responses.composition import (
+    FOR_YOU,
+    FOR_YOU_PICKS,
+    Fit,
+    composed,
+    facts_for,
+    fit_of,
+    ranked,
+)
 from responses.cues import Cues
 from responses.listing import (
     PICKS,
@@ -48,17 +57,33 @@ def _section(
     products: ProductCatalogue,
     section: Section,
     category: str | None,
-    compact: bool,
+    fit: Fit,
     values: dict,
     fmt: Format,
 ) -> tuple[list[str], list[Product]]:
-    limit = min(section.limit, 2) if compact else section.limit
-    chosen = PICKS[section.pick](products, category)[:limit]
+    limit = min(section.limit, 2) if fit.compact else section.limit
+    if section.pick in FOR_YOU_PICKS:
+        chosen = list(ranked(products, category, fit, section.pick)[: min(limit, fit.length)])
+    else:
+        chosen = PICKS[section.pick](products, category)[:limit]
+    facts = _facts(section.facts, fit)
     if chosen:
         lines = [section.title.render(values, fmt)]
-        lines += [fmt.escape(product_line(p, section.facts)) for p in chosen]
+        lines += [fmt.escape(product_line(p, facts)) for p in chosen]
         return lines, chosen
     return ([section.empty.render(values, fmt)] if section.empty else []), []
+
+
+def _facts(names: tuple[str, ...], fit: Fit) -> tuple[str, ...]:
+    """`for_you` stands for the facts the traits call for."""
+    if FOR_YOU not in names:
+        return names
+    out: list[str] = []
+    for name in names:
+        for fact in facts_for(fit.traits) if name == FOR_YOU else (name,):
+            if fact not in out:
+                out.append(fact)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=2048)  # pure function of immutable inputs
@@ -66,7 +91,7 @@ def _listing(
     products: ProductCatalogue,
     wording: Wording,
     category: str | None,
-    compact: bool,
+    fit: Fit,
     fmt: Format,
     items: tuple[tuple[str, object], ...],
 ) -> tuple[str, tuple[Product, ...]]:
@@ -76,10 +101,10 @@ def _listing(
     if wording.intro:
         lines.append(wording.intro.render(values, fmt))
     for section in wording.sections:
-        section_lines, chosen = _section(products, section, category, compact, values, fmt)
+        section_lines, chosen = _section(products, section, category, fit, values, fmt)
         lines += section_lines
         shown += chosen
-    if wording.closing:
+    if wording.closing and shown:  # the closing speaks about the products shown
         lines.append(wording.closing.render(values, fmt))
     return "\n".join(lines), tuple(shown)
 
@@ -111,6 +136,7 @@ class ResponseEngine:
 
     def common(self, cues: Cues) -> dict[str, object]:
         return {
+            **composed(self.products, cues),
             "shop": self.shop,
             "persona": cues.persona.replace("_", " "),
             "greeting": cues.greeting,
@@ -140,19 +166,25 @@ class ResponseEngine:
             values.update(category_facts(self.products, cues.category))
             values["category"] = category_label(cues.category)
             text, shown = _listing(
-                self.products, wording, cues.category, compact, fmt, tuple(sorted(values.items()))
+                self.products,
+                wording,
+                cues.category,
+                fit_of(cues, compact),
+                fmt,
+                tuple(sorted(values.items())),
             )
             return Rendered(text, key, variant.id, arm, shown)
         if response.kind == PRODUCT and product is not None:
             values.update(product=product.name, category=category_label(product.category))
+            facts = _facts(wording.facts, fit_of(cues, compact))
             if wording.layout == "list":
                 lines = [wording.text.render(values, fmt)]
-                lines += [fmt.escape(f"• {line}") for line in facts_lines(product, wording.facts)]
+                lines += [fmt.escape(f"• {line}") for line in facts_lines(product, facts)]
                 return Rendered("\n".join(lines), key, variant.id, arm, (product,))
-            values["facts"] = facts_inline(product, wording.facts)
+            values["facts"] = facts_inline(product, facts)
             return Rendered(wording.text.render(values, fmt), key, variant.id, arm, (product,))
         if key in ("unknown_product", "ask_product"):
-            values.setdefault("examples", examples(self.products))
+            values.setdefault("examples", examples(self.products, cues.favourite))
         if key == "ask_category":
             values.setdefault("options", ", ".join(category_label(c) for c in CATEGORIES))
         return Rendered(wording.text.render(values, fmt), key, variant.id, arm)

@@ -113,5 +113,6 @@ def category_facts(c: ProductCatalogue, category: str | None) -> dict[str, objec
     }
 
 
-def examples(c: ProductCatalogue, n: int = 3) -> str:
-    return ", ".join(p.name for p in _top_rated(c, None)[:n])
+def examples(c: ProductCatalogue, category: str | None = None, n: int = 3) -> str:
+    """Model names to try: the best rated of the shopper's favourite category, if known."""
+    return ", ".join(p.name for p in _top_rated(c, category)[:n])

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
+# What `make run` started and how to try it, with each demo user's segment and why.
 port=${1:-5005}
 gateway=${2:-8080}
+root=$(cd "$(dirname "$0")/.." && pwd)
+# Which segment of the published model each demo user is in, and the top features behind it.
+segments=$("$root/.venv/bin/voltmart-demo-segments" --describe 2>&1) ||
+  segments="  (not available: $segments)"
 cat <<MSG
 
 Voltmart assistant is running:
@@ -22,7 +27,10 @@ Through the gateway (a demo token; the sender is the token's subject):
 
 Demo users: user_frequent, user_bargain, user_enthusiast, user_casual, user_newcomer
 (they have consented to personalization; any other sender id is asked first and gets
-the default persona until it says yes). Try "what do you know about me?" and "forget me".
+the "no segment yet" answers until it says yes). Try "what do you know about me?" and "forget me".
+Their segments were learned from a generated shop history of 3,000 shoppers (orders,
+questions, times of day; report: var/segments/shop-history/latest/report.html):
+$segments
 Chat in the terminal:  make shell SENDER=user_bargain
 Stop everything:       make stop        Logs: var/log/
 

@@ -21,13 +21,17 @@ from segmentation.tables import SUFFIXES, write_table
 
 COLUMNS = [
     "user_id", "timestamp", "session", "intent", "entities", "text_length", "text",
-    "channel", "timezone", "device", "region",
+    "channel", "timezone", "device", "region", "segment", "segment_version",
 ]  # fmt: skip
 DTYPES = {
     "user_id": object, "timestamp": "float64", "session": "int64", "intent": object,
     "entities": object, "text_length": "int64", "text": object, "channel": object,
-    "timezone": object, "device": object, "region": object,
+    "timezone": object, "device": object, "region": object, "segment": object,
+    "segment_version": object,
 }  # fmt: skip
+# The slots the action server sets on every personalized turn (actions/turns.py): which
+# segment and model version answered the message.
+SEGMENT_SLOTS = ("segment", "segment_version")
 METADATA_KEYS = ("timezone", "device", "region")
 JSONL_SUFFIXES = (".jsonl",)
 ENDPOINTS_SUFFIXES = (".yml", ".yaml")
@@ -74,6 +78,8 @@ def _user_row(sender_id: str, event: dict, session: int) -> dict:
         "text": redact(text),
         "channel": _text(event.get("input_channel")),
         **{key: _text(metadata.get(key)) for key in METADATA_KEYS},
+        "segment": "",
+        "segment_version": "",
     }
 
 
@@ -82,9 +88,12 @@ def rows_from_events(sender_id: str, events: Iterable[dict]) -> list[dict]:
 
     The first session opens at the first "session_started" or user event; every later
     "session_started" opens the next one, so sessions are 0-based even for trackers that
-    start with a user message (session handling switched off).
+    start with a user message (session handling switched off). Each row carries the
+    segment and model version that answered it: the slots set in its turn, else the ones
+    the conversation already had.
     """
     rows, session, opened = [], 0, False
+    current = dict.fromkeys(SEGMENT_SLOTS, "")
     for event in events:
         kind = event.get("event") if isinstance(event, dict) else None
         if kind == "session_started":
@@ -92,7 +101,12 @@ def rows_from_events(sender_id: str, events: Iterable[dict]) -> list[dict]:
             opened = True
         elif kind == "user":
             opened = True
-            rows.append(_user_row(sender_id, event, session))
+            rows.append({**_user_row(sender_id, event, session), **current})
+        elif kind == "slot" and event.get("name") in SEGMENT_SLOTS:
+            value = event.get("value")
+            current[event["name"]] = value if isinstance(value, str) else ""
+            if rows:
+                rows[-1][event["name"]] = current[event["name"]]
     return rows
 
 

@@ -142,13 +142,19 @@ AUDIT_FIELDS = (
     "code_version",
     "n_users",
 )
-SEGMENT_AUDIT_FIELDS = ("id", "persona", "size", "share", "profile")
+SEGMENT_AUDIT_FIELDS = ("id", "persona", "size", "share", "profile", "top_features", "traits")
 
 
 def audit_record(meta: dict, model_dir: str | Path) -> dict:
-    """What a version's meta hash records about its model (model.json's audit fields)."""
+    """What a version's meta hash records about its model (model.json's audit fields); a
+    model trained before traits existed is published without them (the action server then
+    uses each segment's persona preset)."""
     audit = {k: meta[k] for k in AUDIT_FIELDS}
-    audit["segments"] = [{k: s[k] for k in SEGMENT_AUDIT_FIELDS} for s in meta["segments"]]
+    audit["segments"] = [
+        {k: s[k] for k in SEGMENT_AUDIT_FIELDS if k in s} for s in meta["segments"]
+    ]
+    if "trait_mapping" in meta:
+        audit["trait_mapping"] = meta["trait_mapping"]
     audit["model_dir"] = str(Path(model_dir).resolve())
     return audit
 

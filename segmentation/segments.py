@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.traits import MAPPING, from_profile
 from segmentation.assign import model_spec
 from segmentation.errors import InputError
 from segmentation.features import NUMERIC_COLUMNS
@@ -124,6 +125,9 @@ def describe_segments(
             "size": int(counts[i]),
             "share": round(float(counts[i] / total), 4),
             "top_features": top_features(z.loc[i]),
+            "traits": from_profile(
+                z.loc[i].to_dict(), profile.loc[i].to_dict(), personas[ids[i]]
+            ).as_dict(),
             "profile": {c: round(float(v), 6) for c, v in profile.loc[i].items()},
             "matched_distance": distances.get(ids[i]),
         }
@@ -149,6 +153,7 @@ def describe(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "code_version": code_version(),
         "segments": segments,
+        "trait_mapping": MAPPING,
         "merges": [
             {
                 "merged": f"cluster {m['raw_cluster']} (under {min_share:.0%})",

@@ -1,7 +1,10 @@
 """Write the demo users (core/demo.py) into Redis, so a newcomer can try every persona.
 
-They have said yes to personalization, and their (made-up) contact details are stored
-encrypted like a real customer's (privacy/fields.py).
+Each profile holds the facts of the user's own orders in the generated shop history
+(segmentation/shop_history.py: favourite category, order count and total, last order) and
+no `segment`: the published model places them (`voltmart-demo-segments`). They have said
+yes to personalization, and their (made-up) contact details are stored encrypted like a
+real customer's (privacy/fields.py).
 
     voltmart-demo-users [--redis-url URL]   (python -m tools.demo_users; default:
                                              $PZ_REDIS_URL, a cluster with PZ_REDIS_CLUSTER=1)
@@ -16,22 +19,27 @@ import time
 
 from redis.exceptions import RedisError
 
-from core.demo import DEMO_CONTACTS, DEMO_USERS
+from core.demo import DEMO_CONTACTS, DEMO_USER_IDS
+from core.products import load_products
 from core.settings import DEFAULT_POLICY_VERSION, Settings, command_settings
 from core.urls import redact_url
 from personalization.store import ProfileStore, StoreUnavailable
 from privacy.consent import GRANTED, record_consent
 from privacy.fields import encrypt_fields
 from privacy.keyring import Keyring, service_keyring
+from segmentation.shop_history import demo_facts
 
 
 async def seed(
     store: ProfileStore, keyring: Keyring, policy: str = DEFAULT_POLICY_VERSION
 ) -> list[str]:
-    """Write every demo user's profile (contacts encrypted) and consent; their ids."""
+    """Write every demo user's profile (history facts, contacts encrypted) and consent;
+    their ids."""
     now = f"{time.time():.0f}"
-    for sender_id, fields in DEMO_USERS.items():
-        profile = {**fields, **DEMO_CONTACTS[sender_id], "updated_at": now}
+    catalogue = load_products()
+    for sender_id in DEMO_USER_IDS:
+        facts = demo_facts(sender_id, catalogue)
+        profile = {**facts, **DEMO_CONTACTS[sender_id], "updated_at": now}
         await store.put_profile(sender_id, encrypt_fields(profile, keyring))
         await record_consent(
             store.client,
@@ -42,7 +50,7 @@ async def seed(
             store.pseudonym_key,
             policy,
         )
-    return list(DEMO_USERS)
+    return list(DEMO_USER_IDS)
 
 
 async def _main(settings: Settings, url: str) -> int:

@@ -16,11 +16,14 @@ from actions.recommendations import (
 )
 from actions.session import ActionSessionStart
 from core.products import load_products
+from core.traits import PRESETS, UNPLACED
 from experiments.policy import ArmChooser
 from personalization.store import ProfileStore
 from tests.conftest import services, tracker_from_fixture
 
 BASE = ArmChooser(None, None)  # no experiments, no bandit: every answer in its base wording
+# The designed answer for a shopper no model has placed yet ("no segment yet").
+UNPLACED_PHONES = "Here's where most people start.\nPopular smartphones:"
 
 
 async def run(action, tracker, domain) -> tuple[str, list[dict[str, Any]]]:
@@ -30,9 +33,18 @@ async def run(action, tracker, domain) -> tuple[str, list[dict[str, Any]]]:
     return dispatcher.messages[0]["text"], events
 
 
-def segment_set(events) -> Any:
-    found = [e["value"] for e in events if e.get("event") == "slot" and e["name"] == "segment"]
+def slot_set(events, name: str) -> Any:
+    found = [e["value"] for e in events if e.get("event") == "slot" and e["name"] == name]
     return found[-1] if found else None
+
+
+def segment_set(events) -> Any:
+    return slot_set(events, "segment")
+
+
+def traits_of(persona: str) -> dict[str, Any]:
+    """The traits slot a turn in this persona's preset sets."""
+    return PRESETS[persona].as_dict()
 
 
 async def test_segment_found_shapes_the_answer_and_sets_the_slot(store, domain):
@@ -41,12 +53,17 @@ async def test_segment_found_shapes_the_answer_and_sets_the_slot(store, domain):
 
     text, events = await run(action, tracker_from_fixture("recommend_phones"), domain)
 
-    assert text.startswith("Best value smartphones, deals first:")
+    assert text.startswith("Best-value smartphones for you:")  # leads with deals...
     assert "% off" in text.splitlines()[1]
-    assert segment_set(events) == "bargain_hunter"
+    # ...and says why
+    assert text.splitlines()[-1].startswith(
+        "Picked for shoppers who above all look for a good deal"
+    )
+    assert segment_set(events) == "bargain_hunter"  # an override: the preset's name
+    assert slot_set(events, "traits") == traits_of("bargain_hunter")
 
 
-async def test_frequent_buyer_asking_for_phones_hears_new_arrivals_and_deals(store, domain):
+async def test_frequent_buyer_asking_for_phones_hears_favourites_and_new_releases(store, domain):
     await store.put_profile("user_test", {"segment": "frequent_buyer"})
 
     text, _ = await run(
@@ -55,30 +72,44 @@ async def test_frequent_buyer_asking_for_phones_hears_new_arrivals_and_deals(sto
         domain,
     )
 
-    assert "New in smartphones" in text
-    assert "deals on smartphones" in text
+    assert text.startswith("Our most loved smartphones for you:")
+    items = [line for line in text.splitlines() if line.startswith("•")]
+    assert items and all("released " in line for line in items)
     newest = load_products().new_arrivals("smartphones")[0]
     assert newest.name in text
+    assert "new arrivals" in text.splitlines()[-1]
 
 
-async def test_segment_missing_means_default_persona(store, domain, caplog):
+async def test_segment_missing_means_the_no_segment_yet_answer(store, domain, caplog):
     text, events = await run(
         ActionRecommendProducts(services(store, chooser=BASE)),
         tracker_from_fixture("recommend_phones"),
         domain,
     )
 
-    assert text.startswith("Popular smartphones:")
+    assert text.startswith(UNPLACED_PHONES)
     assert segment_set(events) == "default"
+    assert slot_set(events, "traits") == UNPLACED.as_dict()
 
 
 async def test_slot_is_not_reset_when_segment_unchanged(store, domain):
     await store.put_profile("user_test", {"segment": "tech_enthusiast"})
-    tracker = tracker_from_fixture("recommend_phones", slots={"segment": "tech_enthusiast"})
+    slots = {
+        "segment": "tech_enthusiast",
+        "traits": traits_of("tech_enthusiast"),
+        "consent": "granted",  # as recorded in Redis (the fixture user consented)
+    }
+    tracker = tracker_from_fixture("recommend_phones", slots=slots)
 
     _, events = await run(ActionRecommendProducts(services(store, chooser=BASE)), tracker, domain)
 
     assert events == []
+    stale = tracker_from_fixture(
+        "recommend_phones", slots={**slots, "traits": traits_of("bargain_hunter")}
+    )
+    _, events = await run(ActionRecommendProducts(services(store, chooser=BASE)), stale, domain)
+    assert [e["name"] for e in events] == ["traits"]  # only what changed
+    assert events[0]["value"] == traits_of("tech_enthusiast")
 
 
 async def test_redis_stopped_falls_back_to_default_with_a_warning(private_redis, domain, caplog):
@@ -93,25 +124,35 @@ async def test_redis_stopped_falls_back_to_default_with_a_warning(private_redis,
             domain,
         )
 
-    assert text.startswith("Popular smartphones:")
+    assert text.startswith(UNPLACED_PHONES)
     assert segment_set(events) == "default"
     assert "profile store unavailable" in caplog.text
     await store.close()
 
 
-async def test_redis_down_keeps_the_segment_this_session_already_knew(private_redis, domain):
+async def test_redis_down_keeps_the_traits_this_session_already_knew(private_redis, domain):
     store = ProfileStore.from_url(private_redis.url, timeout=0.2)
     private_redis.stop()
-    tracker = tracker_from_fixture(
-        "recommend_phones", slots={"segment": "casual_browser", "consent": "granted"}
+    slots = {
+        "segment": "seg-04",
+        "segment_version": "v7",
+        "traits": traits_of("casual_browser"),
+        "consent": "granted",
+    }
+    action = ActionRecommendProducts(services(store, chooser=BASE))
+
+    text, events = await run(action, tracker_from_fixture("recommend_phones", slots=slots), domain)
+    # Without the traits slot (only a segment name) there is nothing to keep.
+    bare, _ = await run(
+        action,
+        tracker_from_fixture("recommend_phones", slots={**slots, "traits": None}),
+        domain,
     )
 
-    text, events = await run(
-        ActionRecommendProducts(services(store, chooser=BASE)), tracker, domain
-    )
-
-    assert text.startswith("Easy-going smartphones")
-    assert events == []
+    assert text.startswith("Easy-going smartphones for you:")
+    assert text.count("•") == 2  # the casual browser's shorter list
+    assert events == []  # the slots still say which segment and version shaped it
+    assert bare.startswith(UNPLACED_PHONES)
     await store.close()
 
 
@@ -131,7 +172,7 @@ async def test_hung_redis_answers_within_the_deadline(private_redis, domain, cap
     elapsed = time.monotonic() - started
 
     private_redis.resume()
-    assert text.startswith("Popular smartphones:")
+    assert text.startswith(UNPLACED_PHONES)
     assert elapsed < 2.0  # generous bound: the point is it does not hang
     assert "profile store unavailable" in caplog.text
     await store.close()
@@ -141,10 +182,11 @@ async def test_hung_redis_answers_within_the_deadline(private_redis, domain, cap
     "raw, reason",
     [
         ({"segment": "space_cowboy"}, "not a known persona"),
-        ({"favourite_category": "laptops"}, "'segment' is missing"),
         ({"segment": "bargain_hunter", "favourite_category": "toasters"}, "favourite_category"),
         ({"segment": b"\xff\xfe"}, "not valid UTF-8"),
         ({"segment": "bargain_hunter", "updated_at": "yesterday"}, "updated_at"),
+        ({"segment": "bargain_hunter", "order_total": "lots"}, "order_total"),
+        ({"last_order_category": "cars"}, "last_order_category"),
     ],
 )
 async def test_malformed_profile_falls_back_with_a_warning(store, domain, caplog, raw, reason):
@@ -157,7 +199,7 @@ async def test_malformed_profile_falls_back_with_a_warning(store, domain, caplog
             domain,
         )
 
-    assert text.startswith("Popular smartphones:")
+    assert text.startswith(UNPLACED_PHONES)
     assert segment_set(events) == "default"
     assert "malformed profile" in caplog.text and reason in caplog.text
 
@@ -172,7 +214,7 @@ async def test_profile_of_the_wrong_redis_type_falls_back(store, domain, caplog)
             domain,
         )
 
-    assert text.startswith("Popular smartphones:")
+    assert text.startswith(UNPLACED_PHONES)
     assert "WRONGTYPE" in caplog.text
 
 
@@ -195,8 +237,8 @@ async def test_recommendation_without_category_uses_the_favourite(store, domain)
     assert text.startswith("Easy-going smart-home devices")
 
 
-async def test_recommendation_without_any_category_asks_for_one(store, domain):
-    tracker = tracker_from_fixture(
+def no_category_tracker():
+    return tracker_from_fixture(
         "recommend_phones",
         slots={"product_category": None},
         latest_message={
@@ -206,9 +248,58 @@ async def test_recommendation_without_any_category_asks_for_one(store, domain):
         },
     )
 
-    text, _ = await run(ActionRecommendProducts(services(store, chooser=BASE)), tracker, domain)
 
-    assert text.startswith("What are you looking for:") and "laptops" in text
+async def test_recommendation_without_any_category_asks_an_unplaced_shopper(store, domain):
+    text, _ = await run(
+        ActionRecommendProducts(services(store, chooser=BASE)), no_category_tracker(), domain
+    )
+
+    assert text.startswith("Happy to help you find something! What are you shopping for:")
+    assert "laptops" in text
+
+
+async def test_a_placed_shopper_without_history_gets_the_segments_picks_not_a_question(
+    store, domain
+):
+    await store.put_profile("user_test", {"segment": "tech_enthusiast"})
+
+    text, _ = await run(
+        ActionRecommendProducts(services(store, chooser=BASE)), no_category_tracker(), domain
+    )
+
+    assert text.startswith("The most capable products for you:") and "•" in text
+
+
+@pytest.mark.parametrize(
+    "days_ago, category, why",
+    [
+        (3, "headphones", "to go with your laptop"),  # a recent laptop: what goes with it
+        (90, "laptops", None),  # long ago: their last order's category
+    ],
+)
+async def test_recommendation_without_a_category_answers_from_the_order_history(
+    store, domain, days_ago, category, why
+):
+    import time
+
+    await store.put_profile(
+        "user_test",
+        {
+            "segment": "bargain_hunter",
+            "last_order_category": "laptops",
+            "last_order_at": f"{time.time() - days_ago * 86400:.0f}",
+            "order_count": "1",
+            "order_total": "849",
+        },
+    )
+
+    text, _ = await run(
+        ActionRecommendProducts(services(store, chooser=BASE)), no_category_tracker(), domain
+    )
+
+    assert text.startswith(f"Best-value {category} for you:")
+    assert "in your usual premium price range" in text
+    assert (why in text) if why else ("to go with" not in text)
 
 
 async def test_deals_and_new_arrivals_follow_the_persona(store, domain):
@@ -218,26 +309,34 @@ async def test_deals_and_new_arrivals_follow_the_persona(store, domain):
     deals, _ = await run(ActionShowDeals(services(store, chooser=BASE)), tracker, domain)
     new, _ = await run(ActionShowNewArrivals(services(store, chooser=BASE)), tracker, domain)
 
-    assert deals.startswith("Biggest savings on smartphones")
-    assert new.startswith("New smartphones, lowest price first:")
+    products = load_products()
+    why = "Picked for shoppers who above all look for a good deal"
+    deal_lines = [line for line in deals.splitlines() if line.startswith("•")]
+    assert deals.startswith("Deals on smartphones for you:") and why in deals
+    assert deal_lines and all(", save €" in line for line in deal_lines)
+    assert new.startswith("New arrivals in smartphones for you:") and why in new
+    shown = [products.find(line[2:].split(":")[0]) for line in new.splitlines()[1:-1]]
+    assert shown and [p.deal_price for p in shown] == sorted(p.deal_price for p in shown)
+    assert {p.name for p in shown} <= {p.name for p in products.new_arrivals("smartphones")}
 
 
 @pytest.mark.parametrize(
-    "segment, first_line",
+    "segment, first_line, says",
     [
-        ("tech_enthusiast", "Nova X12 (smartphones), full specs:"),
-        ("casual_browser", "Nova X12: Moves your photos"),
-        ("bargain_hunter", "Nova X12: €899"),
+        ("tech_enthusiast", "Nova X12 (smartphones), full specs:", "• chip: Octa-core 3.2 GHz"),
+        ("casual_browser", "Nova X12: ", "Moves your photos, contacts and apps over"),
+        ("bargain_hunter", "Nova X12: ", "€899, no discount right now"),
     ],
 )
-async def test_specs_lead_with_what_the_persona_cares_about(store, domain, segment, first_line):
+async def test_specs_lead_with_what_the_traits_care_about(store, domain, segment, first_line, says):
     await store.put_profile("user_test", {"segment": segment})
 
     text, _ = await run(
         ActionShowSpecs(services(store, chooser=BASE)), tracker_from_fixture("ask_specs"), domain
     )
 
-    assert text.startswith(first_line)
+    assert text.startswith(first_line) and says in text
+    assert ("chip:" in text) == (segment == "tech_enthusiast")  # specs for the enthusiast only
 
 
 async def test_specs_of_an_unknown_product_suggests_real_ones(store, domain):
@@ -264,8 +363,11 @@ async def test_session_start_loads_the_segment_and_carries_the_category(store, d
         dispatcher, tracker_from_fixture("recommend_phones"), domain
     )
 
-    assert [e["event"] for e in events] == ["session_started", "slot", "slot", "action"]
+    assert [e["event"] for e in events] == ["session_started"] + ["slot"] * 5 + ["action"]
     assert segment_set(events) == "new_visitor"
+    assert slot_set(events, "traits") == traits_of("new_visitor")
+    assert slot_set(events, "segment_version") is None  # an override: no model version
+    assert slot_set(events, "consent") == "granted"  # as recorded: the store-down fallback
     assert {"event": "slot", "name": "product_category", "value": "smartphones"}.items() <= events[
         1
     ].items()
@@ -339,25 +441,33 @@ async def test_greeting_follows_persona_time_of_day_and_recent_purchase(store, d
     await store.client.hset(store.keys.live("user_test"), "last_purchase", morning_in_berlin - 3600)
     after_purchase, _ = await run(greet, tracker, domain)
     await store.put_profile("user_test", {"segment": "default"})
-    default_morning, _ = await run(greet, tracker, domain)
+    unplaced_morning, _ = await run(greet, tracker, domain)
 
-    assert plain.startswith("Welcome back! There's new stock")
+    # A regular (loyalty leads) is greeted as one, in their morning.
+    assert plain == "Good morning! I'm the Voltmart shop assistant. Good to see you again."
     assert after_purchase.startswith("Welcome back, and thanks for your recent order!")
-    assert default_morning.startswith("Good morning! I'm the Voltmart shop assistant.")
+    assert unplaced_morning.startswith("Good morning and welcome to Voltmart!")
     assert segment_set(events) == "frequent_buyer"
 
 
-async def test_a_recommendation_ends_with_the_personas_deals_offer(store, domain):
-    await store.put_profile("user_test", {"segment": "frequent_buyer"})
+@pytest.mark.parametrize(
+    "segment, offer",
+    [
+        ("frequent_buyer", "Shall I show you today's deals in this category too?"),
+        ("bargain_hunter", "Want the full list of discounts in this category?"),
+        ("tech_enthusiast", "Want the current deals as well, with their key specs?"),
+        ("default", "Would you like to see the current deals as well?"),
+    ],
+)
+async def test_a_recommendation_ends_with_the_traits_deals_offer(store, domain, segment, offer):
+    await store.put_profile("user_test", {"segment": segment})
     dispatcher = CollectingDispatcher()
 
     await ActionRecommendProducts(services(store, chooser=BASE)).run(
         dispatcher, tracker_from_fixture("recommend_phones"), domain
     )
 
-    assert [m["text"] for m in dispatcher.messages][1:] == [
-        "Shall I show you every deal in this category, newest models first?"
-    ]
+    assert [m["text"] for m in dispatcher.messages][1:] == [offer]
 
 
 async def test_session_start_carries_the_experiment_exposures(store, domain):

@@ -7,26 +7,35 @@ from typing import Any
 from cryptography.fernet import Fernet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import CONSENT_BUTTONS, CONSENT_QUESTION
-from actions.privacy import (
-    DENIED_TEXT,
-    GRANTED_TEXT,
-    UNAVAILABLE_TEXT,
-    ActionForgetMe,
-    ActionSetConsent,
-    ActionShowMyData,
-)
+from actions.base import CONSENT_BUTTONS
+from actions.privacy import ActionForgetMe, ActionSetConsent, ActionShowMyData
 from actions.recommendations import ActionRecommendProducts
 from actions.session import ActionSessionStart
 from core.settings import DEFAULT_POLICY_VERSION
+from core.traits import PRESETS
 from experiments.decisions import DecisionStore
 from experiments.policy import ArmChooser
 from personalization.store import ProfileStore
 from privacy.audit import find_traces
+from privacy.consent import GRANTED, record_consent
 from privacy.keyring import Keyring
-from tests.conftest import FIXTURE_USER, services, tracker_from_fixture
+from responses.cues import Cues
+from tests.conftest import FIXTURE_USER, services, shipped_engine, tracker_from_fixture
+
+
+def _plain(key: str) -> str:
+    """The catalogue's words for everyone (privacy answers are not personalized)."""
+    return shipped_engine().render(key, Cues()).text
+
+
+CONSENT_QUESTION = _plain("consent_question")
+GRANTED_TEXT = _plain("consent_granted")
+DENIED_TEXT = _plain("consent_denied")
+UNAVAILABLE_TEXT = _plain("privacy_unavailable")
 
 KEYRING = Keyring((Fernet.generate_key(),), b"p" * 32)
+# The designed answer for a shopper nothing may be known about ("no segment yet").
+UNPLACED_PHONES = "Here's where most people start.\nPopular smartphones:"
 
 
 def intent_tracker(intent: str, text: str, **slots: Any):
@@ -51,7 +60,7 @@ async def withdraw(store: ProfileStore) -> None:
     await store.client.delete(store.keys.consent(FIXTURE_USER))
 
 
-async def test_without_an_answer_the_default_persona_answers_and_asks_once(store, domain):
+async def test_without_an_answer_the_unplaced_answer_is_given_and_consent_asked_once(store, domain):
     await withdraw(store)
     await store.put_profile(FIXTURE_USER, {"segment": "bargain_hunter"})
     decisions = DecisionStore(store.client, store.namespace)
@@ -59,7 +68,8 @@ async def test_without_an_answer_the_default_persona_answers_and_asks_once(store
 
     messages, slots = await run(action, tracker_from_fixture("recommend_phones"), domain)
 
-    assert messages[0]["text"].startswith("Popular smartphones:")  # default, not bargain wording
+    assert messages[0]["text"].startswith(UNPLACED_PHONES)  # not the bargain hunter's answer
+    assert "Best-value" not in messages[0]["text"]
     assert not messages[0].get("buttons")  # no decision logged: nothing to rate
     assert messages[-1]["text"] == CONSENT_QUESTION
     assert messages[-1]["buttons"] == list(CONSENT_BUTTONS) and len(messages) == 2
@@ -73,7 +83,7 @@ async def test_without_an_answer_the_default_persona_answers_and_asks_once(store
     assert CONSENT_QUESTION not in [m["text"] for m in again]
 
 
-async def test_refusal_means_default_wording_and_no_question(store, domain):
+async def test_refusal_means_the_unplaced_wording_and_no_question(store, domain):
     await store.put_profile(FIXTURE_USER, {"segment": "bargain_hunter"})
     messages, slots = await run(
         ActionSetConsent(services(store)),
@@ -81,18 +91,26 @@ async def test_refusal_means_default_wording_and_no_question(store, domain):
         domain,
     )
     assert messages[0]["text"] == DENIED_TEXT
-    assert slots == {"consent": "denied", "segment": "default"}
+    # Nothing about the shopper shapes the answers any more: segment, version, traits go.
+    assert slots == {
+        "consent": "denied",
+        "segment": "default",
+        "segment_version": None,
+        "traits": None,
+    }
     record = await store.client.hgetall(store.keys.consent(FIXTURE_USER))
     assert record[b"status"] == b"denied" and record[b"policy"] == DEFAULT_POLICY_VERSION.encode()
 
     answer, _ = await run(
         ActionRecommendProducts(services(store, chooser=ArmChooser(None, None))),
-        tracker_from_fixture("recommend_phones", slots={"consent": "denied"}),
+        tracker_from_fixture(
+            "recommend_phones",
+            # a traits slot left from before the refusal is not used either
+            slots={"consent": "denied", "traits": PRESETS["bargain_hunter"].as_dict()},
+        ),
         domain,
     )
-    assert (
-        answer[0]["text"].startswith("Popular smartphones:") and len(answer) == 2
-    )  # + deals offer
+    assert answer[0]["text"].startswith(UNPLACED_PHONES) and len(answer) == 2  # + deals offer
     assert CONSENT_QUESTION not in [m["text"] for m in answer]
 
 
@@ -113,7 +131,7 @@ async def test_consent_is_recorded_with_time_policy_and_channel_and_takes_effect
         tracker_from_fixture("recommend_phones"),
         domain,
     )
-    assert answer[0]["text"].startswith("Best value smartphones")
+    assert answer[0]["text"].startswith("Best-value smartphones for you:")
 
 
 async def test_withdrawal_removes_live_features(store, domain):
@@ -162,10 +180,16 @@ async def test_what_do_you_know_and_forget_me(store, domain):
 
 
 async def test_session_start_carries_the_answer_but_asks_again_if_unanswered(store, domain):
-    for slot, carried in (("granted", True), ("denied", True), ("asked", False)):
-        dispatcher = CollectingDispatcher()
+    async def consent_set(slot: str) -> list:
         events = await ActionSessionStart(services(store)).run(
-            dispatcher, tracker_from_fixture("recommend_phones", slots={"consent": slot}), domain
+            CollectingDispatcher(),
+            tracker_from_fixture("recommend_phones", slots={"consent": slot}),
+            domain,
         )
-        names = [e.get("name") for e in events if e.get("event") == "slot"]
-        assert ("consent" in names) is carried, slot
+        return [e["value"] for e in events if e.get("event") == "slot" and e["name"] == "consent"]
+
+    await withdraw(store)  # nothing recorded in Redis: only the tracker's answer counts
+    for slot, carried in (("granted", True), ("denied", True), ("asked", False)):
+        assert bool(await consent_set(slot)) is carried, slot
+    await record_consent(store.client, store.namespace, FIXTURE_USER, GRANTED, "rest")
+    assert await consent_set("asked") == ["granted"]  # recorded elsewhere: as recorded

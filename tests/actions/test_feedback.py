@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.feedback import ActionRecordFeedback
 from actions.recommendations import ActionRecommendProducts, ActionShowDeals
+from core.traits import PRESETS
 from experiments.assignment import assign
 from experiments.bandit import thompson_probabilities
 from experiments.config import load_experiments
@@ -31,12 +32,15 @@ EXPERIMENTS = """experiments:
     variants: {base: 0.5, savings: 0.5}
     personas: [bargain_hunter]
     conversion: {feedback: positive}
-  - key: deals-yes
-    response: deals
-    variants: {base: 0.5, savings_total: 0.5}
-    personas: [bargain_hunter]
+  - key: reco-yes
+    response: recommend
+    variants: {base: 0.5, savings: 0.5}
+    personas: [tech_enthusiast]
     conversion: {intent: affirm}
 """
+# Every trait profile answers a recommendation with recommend.default (composed from the
+# traits); the bandit keeps its state per variant and trait preset.
+RECOMMEND = "recommend.default"
 
 
 @pytest.fixture
@@ -65,12 +69,19 @@ async def run(action, tracker, domain):
     return dispatcher.messages[0], {e["name"]: e["value"] for e in events if e["event"] == "slot"}
 
 
-def feedback_tracker(sender, decision, intent="feedback_positive", reason=None, slots=None):
+def answered_slots(persona: str) -> dict:
+    """What the recommendation being rated left on the tracker: segment, traits, consent."""
+    return {"segment": persona, "traits": PRESETS[persona].as_dict(), "consent": "granted"}
+
+
+def feedback_tracker(
+    sender, decision, intent="feedback_positive", reason=None, slots=None, persona="bargain_hunter"
+):
     entities = [{"entity": "feedback_reason", "value": reason}] if reason else []
     return tracker_from_fixture(
         "recommend_phones",
         sender_id=sender,
-        slots={"last_decision": decision, "segment": "bargain_hunter", **(slots or {})},
+        slots={"last_decision": decision, **answered_slots(persona), **(slots or {})},
         latest_message={"text": "/" + intent, "intent": {"name": intent}, "entities": entities},
     )
 
@@ -92,7 +103,8 @@ async def test_a_recommendation_is_a_logged_decision_with_thumbs(store, domain, 
         "/feedback_negative",
     ]
     assert slots["experiments"] == {"reco-intro": expected}
-    assert message["text"].startswith("You could save up to") == (expected == "savings")
+    assert message["text"].startswith("Up to ") == (expected == "savings")
+    assert "Best-value smartphones for you:" in message["text"]  # the bargain hunter's answer
     decision = await store.client.hgetall(f"{store.namespace}:dec:{slots['last_decision']}")
     assert decision[b"arm"].decode() == expected and decision[b"policy"] == b"experiment"
     assert float(decision[b"propensity"]) == 0.5
@@ -120,11 +132,11 @@ async def test_thumbs_up_rewards_once_and_converts(store, domain, experiments):
     thanks, _ = await run(action, feedback_tracker("user_test", decision), domain)
     again, _ = await run(action, feedback_tracker("user_test", decision), domain)  # double tap
 
-    assert thanks["text"] == again["text"] == "Thanks for letting me know!"
+    assert thanks["text"] == again["text"]
+    # Shaped by the traits the rated answer used: a bargain hunter is pointed to deals.
+    assert thanks["text"].startswith("Thanks for letting me know! Want today's deals")
     arm = slots["experiments"]["reco-intro"]
-    counts = await store.client.hgetall(
-        bandit_key(store.namespace, "recommend.bargain_hunter", "bargain_hunter")
-    )
+    counts = await store.client.hgetall(bandit_key(store.namespace, RECOMMEND, "bargain_hunter"))
     assert counts == {f"{arm}:s".encode(): b"1"}
     entries = await store.client.xrange(f"{store.namespace}:feedback")
     assert len(entries) == 1
@@ -150,17 +162,28 @@ async def test_thumbs_down_asks_why_and_the_reason_is_stored_without_a_second_re
         domain,
     )
 
-    assert ask["text"].startswith("Thanks, noted. What was off?")
+    assert ask["text"].startswith("Thanks, noted. Was it the price, or something else?")
     assert "too_expensive" in ask["buttons"][0]["payload"]
     assert why["text"] == "Thanks, that helps me get better."
     stored = await store.client.hgetall(f"{store.namespace}:dec:{decision}")
     assert stored[b"rating"] == b"down" and stored[b"reason"] == b"too_expensive"
     assert stored[b"reward"] == b"0"
-    counts = await store.client.hgetall(
-        bandit_key(store.namespace, "recommend.bargain_hunter", "bargain_hunter")
-    )
+    counts = await store.client.hgetall(bandit_key(store.namespace, RECOMMEND, "bargain_hunter"))
     assert sum(float(v) for v in counts.values()) == 1  # one reward for two messages
     assert not await store.client.exists(f"{store.namespace}:exp:reco-intro:conv")
+
+
+async def test_feedback_without_the_traits_slot_answers_as_for_an_unplaced_shopper(
+    store, domain, experiments
+):
+    chooser = chooser_for(store, experiments)
+    _, slots = await recommend(store, chooser, domain)
+    action = ActionRecordFeedback(services(store, chooser=chooser))
+    tracker = feedback_tracker("user_test", slots["last_decision"], slots={"traits": None})
+
+    message, _ = await run(action, tracker, domain)
+
+    assert message["text"] == "Thanks for letting me know!"  # nothing assumed about them
 
 
 @pytest.mark.parametrize(
@@ -178,7 +201,7 @@ async def test_rewards_for_unknown_decisions_are_counted_not_applied(
 
     message, _ = await run(action, feedback_tracker("user_test", decision), domain)
 
-    assert message["text"].startswith("Thanks! Ask me for a recommendation")
+    assert message["text"].startswith("Thanks! Ask me about today's deals")
     assert not await store.client.exists(f"{store.namespace}:feedback")
     unknown = await store.client.get(f"{store.namespace}:bandit:unknown_rewards")
     assert (unknown is None) == (decision is None)  # no decision at all: nothing to count
@@ -195,7 +218,7 @@ async def test_feedback_with_redis_down_still_answers_and_logs_the_rating(
     with caplog.at_level(logging.WARNING):
         message, _ = await run(action, feedback_tracker("user_test", "abcdef0123456789"), domain)
 
-    assert message["text"] == "Thanks for letting me know!"
+    assert message["text"].startswith("Thanks for letting me know!")
     assert "rating=up" in caplog.text and "abcdef0123456789" in caplog.text
     await store.close()
 
@@ -210,13 +233,11 @@ async def test_recommendation_with_redis_down_uses_the_base_wording(
 
     message, slots = await run(
         action,
-        tracker_from_fixture(
-            "recommend_phones", slots={"segment": "bargain_hunter", "consent": "granted"}
-        ),
+        tracker_from_fixture("recommend_phones", slots=answered_slots("bargain_hunter")),
         domain,
     )
 
-    assert message["text"].startswith("Best value smartphones, deals first:")
+    assert message["text"].startswith("Best-value smartphones for you:")  # the slot's traits
     assert "last_decision" not in slots and not message.get("buttons")
     await store.close()
 
@@ -227,16 +248,17 @@ async def test_bandit_state_is_shared_by_every_process(store, redis_url, domain)
     a = chooser_for(store, {}, seed=1, warmup=10, min_share=0.05)
     b = chooser_for(other, {}, seed=2, warmup=10, min_share=0.05)
     feedback = ActionRecordFeedback(services(store, chooser=a))
-    for i in range(40):  # deals for bargain hunters: arms base and savings_total
+    arms = ("base", "savings")
+    for i in range(40):  # recommendations for bargain hunters: arms base and savings
         sender = f"user_{i}"
         await store.put_profile(sender, {"segment": "bargain_hunter"})
         await record_consent(store.client, store.namespace, sender, GRANTED)
         message, slots = await run(
-            ActionShowDeals(services(store, chooser=a)),
+            ActionRecommendProducts(services(store, chooser=a)),
             tracker_from_fixture("recommend_phones", sender_id=sender),
             domain,
         )
-        liked = message["text"].startswith("Save up to")  # users love the savings_total arm
+        liked = message["text"].startswith("Up to ")  # users love the savings arm
         await run(
             feedback,
             feedback_tracker(
@@ -246,31 +268,25 @@ async def test_bandit_state_is_shared_by_every_process(store, redis_url, domain)
             ),
             domain,
         )
-    successes, failures = await b.decisions.bandit_state(
-        "deals.bargain_hunter", "bargain_hunter", ("base", "savings_total")
-    )
+    successes, failures = await b.decisions.bandit_state(RECOMMEND, "bargain_hunter", arms)
     assert successes.sum() + failures.sum() == 40
     p = thompson_probabilities(successes, failures, np.random.default_rng(0), 0.05, 10, 2000)
     assert p[1] > 0.9  # process B now prefers what process A's users liked
     picks = [
-        (
-            await b.choose(
-                "deals", "deals.bargain_hunter", ("base", "savings_total"), "u", "bargain_hunter"
-            )
-        )
-        for _ in range(50)
+        (await b.choose("recommend", RECOMMEND, arms, "u", "bargain_hunter")) for _ in range(50)
     ]
-    assert sum(c.arm == "savings_total" for c in picks) > 40
+    assert sum(c.arm == "savings" for c in picks) > 40
     assert all(c.policy == "bandit" and 0 < c.propensity <= 1 for c in picks)
     await other.close()
 
 
 async def test_conversion_intent_counts_for_exposed_users_only(store, domain, experiments):
     chooser = chooser_for(store, experiments)
-    await store.put_profile("user_test", {"segment": "bargain_hunter"})
+    await store.put_profile("user_test", {"segment": "tech_enthusiast"})
+    recommend = ActionRecommendProducts(services(store, chooser=chooser))
     deals = ActionShowDeals(services(store, chooser=chooser))
-    _, slots = await run(deals, tracker_from_fixture("recommend_phones"), domain)
-    assert set(slots["experiments"]) == {"deals-yes"}
+    _, slots = await run(recommend, tracker_from_fixture("recommend_phones"), domain)
+    assert set(slots["experiments"]) == {"reco-yes"}
 
     affirm = tracker_from_fixture(
         "recommend_phones",
@@ -281,12 +297,12 @@ async def test_conversion_intent_counts_for_exposed_users_only(store, domain, ex
     stranger = tracker_from_fixture(
         "recommend_phones",
         sender_id="user_never_exposed",
-        slots={"experiments": {"deals-yes": "base"}},  # a forged slot does not convert
+        slots={"experiments": {"reco-yes": "base"}},  # a forged slot does not convert
         latest_message={"text": "yes", "intent": {"name": "affirm"}, "entities": []},
     )
     await run(deals, stranger, domain)
 
-    conversions = await store.client.hgetall(f"{store.namespace}:exp:deals-yes:conv")
+    conversions = await store.client.hgetall(f"{store.namespace}:exp:reco-yes:conv")
     assert list(conversions) == [b"user_test"]
 
 
@@ -302,17 +318,16 @@ async def test_yes_to_the_deals_offer_rewards_the_recommendation_once(store, dom
     decision = slots["last_decision"]
     affirm = tracker_from_fixture(
         "recommend_phones",
-        slots={"last_decision": decision, "segment": "tech_enthusiast"},
+        slots={"last_decision": decision, **answered_slots("tech_enthusiast")},
         latest_message={"text": "yes", "intent": {"name": "affirm"}, "entities": []},
     )
     await run(ActionShowDeals(services(store, chooser=chooser)), affirm, domain)
     feedback = ActionRecordFeedback(services(store, chooser=chooser))
-    await run(feedback, feedback_tracker("user_test", decision, "feedback_negative"), domain)
+    down = feedback_tracker("user_test", decision, "feedback_negative", persona="tech_enthusiast")
+    await run(feedback, down, domain)
 
     stored = await store.client.hgetall(f"{store.namespace}:dec:{decision}")
-    counts = await store.client.hgetall(
-        bandit_key(store.namespace, "recommend.tech_enthusiast", "tech_enthusiast")
-    )
+    counts = await store.client.hgetall(bandit_key(store.namespace, RECOMMEND, "tech_enthusiast"))
     arm = stored[b"arm"].decode()
     assert stored[b"reward"] == b"1" and b"converted_at" in stored
     assert stored[b"rating"] == b"down"  # the rating is kept for the reports...

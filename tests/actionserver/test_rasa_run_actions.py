@@ -60,7 +60,7 @@ async def test_every_action_builds_its_services_and_answers_in_the_users_persona
 
     texts = [m["text"] for m in recommended["responses"]]
     # The persona's list (an experiment arm may put a line about savings before it).
-    assert "Best value smartphones, deals first:" in texts[0]
+    assert "Best-value smartphones for you:" in texts[0]
     assert {"event": "slot", "name": "segment", "value": "bargain_hunter"}.items() <= next(
         e for e in recommended["events"] if e.get("name") == "segment"
     ).items()

@@ -41,7 +41,7 @@ def start(env: dict[str, str]) -> subprocess.CompletedProcess:
             "PZ_EXPERIMENTS_FILE",
             "e.yml",
             EXPERIMENTS.replace("personas: [bargain_hunter,", "personas: [wizard,"),
-            "line 18: experiment 'reco-intro': unknown personas wizard",
+            "line 19: experiment 'reco-intro': unknown personas wizard",
         ),
         ("PZ_EXPERIMENTS_FILE", "e.yml", EXPERIMENTS + "\n  warmup: many\n", "bandit"),
         (

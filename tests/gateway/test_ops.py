@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from core.personas import PERSONAS
-from gateway.bodies import parse_chat, parse_purchase
+from gateway.bodies import parse_cart, parse_chat, parse_purchase
 from gateway.errors import ApiError
 from tests.servers import free_port
 
@@ -200,6 +200,11 @@ def schema_of(doc, name):
         {"user_id": "u1", "amount": True},
         {"user_id": "u1", "amount": 1, "category": "c\x7f"},
         {"user_id": "u1", "amount": 1, "timestamp": 5e9},
+        {"user_id": "u1", "amount": 1, "timestamp": "2026-11-30T14:05:00+01:00"},
+        {"user_id": "u1", "amount": 1, "timestamp": "2026-11-30T13:05:00.5Z"},
+        {"user_id": "u1", "amount": 1, "timestamp": "2026-11-30T14:05:00"},
+        {"user_id": "u1", "amount": 1, "timestamp": "yesterday"},
+        {"user_id": "u1", "amount": 1, "timestamp": True},
         {"user_id": "u1", "amount": 1, "extra": 1},
         {"amount": 1},
     ],
@@ -209,6 +214,38 @@ async def test_purchase_schema_matches_the_validator(gw, body):
     documented_valid = schema_of(doc, "PurchaseRequest").is_valid(body)
     try:
         parse_purchase(body)
+        accepted = True
+    except ApiError:
+        accepted = False
+    assert documented_valid == accepted
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user_id": "u1"},
+        {"user_id": "u1", "product": "", "category": "", "quantity": 1, "timestamp": 0},
+        {"user_id": "u1", "product": "Voltbook", "quantity": 10_000},
+        {"user_id": "u1", "timestamp": "2026-11-30T13:05:00Z"},
+        {"user_id": "u1", "timestamp": "2026-11-30T13:05:00-05:00"},
+        {"user_id": "u1", "timestamp": "2026-11-30T13:05:00"},
+        {"user_id": "u1", "timestamp": "30/11/2026 13:05"},
+        {"user_id": "u1", "timestamp": -1},
+        {"user_id": "u1", "quantity": 0},
+        {"user_id": "u1", "quantity": 10_001},
+        {"user_id": "u1", "quantity": 1.5},
+        {"user_id": "u1", "quantity": True},
+        {"user_id": "u1", "product": "p" * 129},
+        {"user_id": "u1", "order_id": "o1"},
+        {"user_id": ""},
+        {"quantity": 1},
+    ],
+)
+async def test_cart_schema_matches_the_validator(gw, body):
+    doc = await (await gw.client.get("/openapi.json")).json()
+    documented_valid = schema_of(doc, "CartRequest").is_valid(body)
+    try:
+        parse_cart(body)
         accepted = True
     except ApiError:
         accepted = False

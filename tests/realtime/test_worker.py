@@ -404,3 +404,28 @@ async def test_a_redis_restart_that_forgot_the_script_loses_no_event(env):
 
     assert (await live(client, ns, "ida"))["messages"] == "2"
     assert worker.stats.malformed == 0 and await client.exists(f"{ns}:events:dead") == 0
+
+
+async def test_a_new_visitor_is_placed_by_chat_once_there_is_enough_of_it(env, redis_url, planted):
+    client, ns, stream = env
+    features, _ = planted
+    result = train(features, "kmeans", 5, random_state=0)
+    publish(
+        redis.Redis.from_url(redis_url),
+        ["someone_else"],
+        [result.spec["segments"][0]],
+        {"segments": result.meta["segments"]},
+        result.spec,
+        Keys(ns),
+    )
+    source = RedisStreamSource(client, stream)
+    await source.ensure_group()
+    worker = FeatureWorker(source, client, ns, reassign_interval_s=0, require_consent=False)
+    await add(client, stream, message("visitor", BERLIN_MORNING, intent="greet", text="hi"))
+    await drain(worker, source)
+    assert "segment" not in await live(client, ns, "visitor")  # a greeting says too little
+    await add(client, stream, *[message("visitor", BERLIN_MORNING + i) for i in (1, 2)])
+    await drain(worker, source)
+    placed = await live(client, ns, "visitor")
+    assert placed["segment"] in result.spec["segments"]
+    assert placed["segment_reason"].startswith("message: none -> ")

@@ -306,7 +306,7 @@ async def test_the_recommendation_action_uses_the_generator_and_falls_back(stub,
     off_policy = await answer()
 
     assert generated == good
-    assert slow.startswith("Best value smartphones, deals first:")
+    assert slow.startswith("Best-value smartphones for you:")  # the composed template
     assert off_policy == slow
     context = stub.requests[0]["messages"][1]["content"]
     assert "Nova Lite 5: price €199, deal price €169.15" in context

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from responses.catalogue import DEFAULT_PATH, CatalogueError, load_catalogue
-from responses.checks import lint, lint_experiments
+from responses.checks import lint, lint_experiments, unreachable_pins
 from responses.live_catalogue import CatalogueFile
 
 GOOD = DEFAULT_PATH.read_text()
@@ -41,13 +41,6 @@ def test_the_shipped_catalogue_is_clean():
             "      - id: deals.default\n        when: {channel: web}\n        sections:",
             "response 'deals' has no default",
         ),
-        # a persona without wording of its own
-        (
-            "      - id: greet.casual_browser\n        personas: [casual_browser]",
-            "      - id: greet.casual_browser\n        personas: [tech_enthusiast]\n"
-            "        order: 1",
-            "no wording for persona 'casual_browser'",
-        ),
         # conditions that can never match
         ("when: {time_of_day: night}", "when: {time_of_day: brunch}", "'brunch' never occurs"),
         ("when: {time_of_day: night}", "when: {weather: rainy}", "unknown cue 'weather'"),
@@ -55,32 +48,71 @@ def test_the_shipped_catalogue_is_clean():
         ("when: {time_of_day: night}", "when: {time_of_day: []}", "lists no values"),
         ('when: {region: [CH, GB, "NO", US]}', "when: {region: [NO]}", "'False' never occurs"),
         ("when: {has_deals: false}", "when: {has_deals: sometimes}", "never occurs"),
+        # an unknown trait level, an unknown trait, an unknown segment state
         (
-            'personas: [casual_browser]\n        text: "Hi there',
-            'personas: [casual_browser, wizard]\n        text: "Hi there',
+            "when: {price_sensitivity: high}",
+            "when: {price_sensitivity: extreme}",
+            "price_sensitivity value 'extreme' never occurs (expected low, mid, high)",
+        ),
+        ("when: {tech_depth: high}", "when: {charisma: high}", "unknown cue 'charisma'"),
+        (
+            "id: ask_category.unplaced\n        when: {segment: unplaced}",
+            "id: ask_category.unplaced\n        when: {segment: lost}",
+            "segment value 'lost' never occurs",
+        ),
+        ("when: {price_sensitivity: high}", "when: {price_band: luxury}", "'luxury' never occurs"),
+        (
+            "personas: [bargain_hunter]",
+            "personas: [bargain_hunter, wizard]",
             "unknown persona 'wizard'",
         ),
         # a tie without an explicit order
         (
-            "      - id: greet.default.night\n        when: {time_of_day: night}",
-            "      - id: greet.default.night\n        when: {time_of_day: [night, morning]}",
-            "tie for the same turns",
+            '        order: 3\n        text: "Which kind of device',
+            '        order: 2\n        text: "Which kind of device',
+            "and 'ask_category.compare' of 'ask_category' tie for the same turns",
         ),
         # same conditions, one loses on order: it can never match
         (
-            "      - id: greet.default.night\n        when: {time_of_day: night}",
-            "      - id: greet.default.night\n        order: 2\n"
-            "        when: {time_of_day: [morning, afternoon, evening]}",
+            "when: {time_of_day: night}\n        order: 5",
+            "when: {time_of_day: [morning, afternoon, evening]}\n        order: 5",
             "'greet.default.timed' can never match",
         ),
         # undefined variables, unknown building blocks
         ("Popular {category}:", "Popular {categroy}:", "undefined variable {categroy}"),
-        ('text: "Hi! Good timing', 'text: "{product}: Good timing', "undefined variable {product}"),
-        ("pick: top_rated", "pick: cheapest_first", "unknown pick 'cheapest_first'"),
         (
-            "facts: [highlight, price], limit: 3}",
+            'text: "Hi! I\'m the {shop} shop assistant. {hook}"',
+            'text: "{product}: Hi! I\'m the {shop} shop assistant. {hook}"',
+            "undefined variable {product}",
+        ),
+        ("{lead} {category} for you:", "{leed} {category} for you:", "undefined variable {leed}"),
+        ("pick: top_rated", "pick: cheapest_first", "unknown pick 'cheapest_first'"),
+        (", pick: for_you, facts", ", pick: for_me, facts", "unknown pick 'for_me'"),
+        (
+            "facts: [highlight, ease, price], limit: 3}",
             "facts: [highlight, colour], limit: 3}",
             "unknown fact 'colour'",
+        ),
+        ("facts: [highlight, for_you]", "facts: [highlight, for_me]", "unknown fact 'for_me'"),
+        # a personalized response that does not vary with traits
+        (
+            '"Which model would you like the specs of? For example {examples}."',
+            '"Which model would you like the specs of?"',
+            "response 'ask_product' does not vary with traits",
+        ),
+        # a response that must not be personalized, but is
+        (
+            'text: "Thanks, that helps me get better."',
+            'text: "Thanks, that helps me get better. Want {usual} next?"',
+            "response 'feedback_reason_thanks' is not personalized but variant "
+            "'feedback_reason_thanks.default' uses {usual}",
+        ),
+        (
+            "      - id: feedback_reason_thanks.default\n",
+            "      - id: feedback_reason_thanks.deals\n        when: {price_sensitivity: high}\n"
+            '        text: "Thanks, that helps me find better deals."\n'
+            "      - id: feedback_reason_thanks.default\n",
+            "variant 'feedback_reason_thanks.deals' has personas or shopper conditions",
         ),
     ],
     ids=lambda value: value[:30] if isinstance(value, str) else "",
@@ -101,7 +133,7 @@ def test_lint_finds_each_kind_of_mistake(tmp_path, old, new, expected):
         ("responses:\n  gret:\n    variants: []\n", "unknown response 'gret'"),
         (GOOD.replace("text: \"Hi! I'm the {shop}", "text: \"Hi! I'm the {shop", 1), "stray '{'"),
         (
-            GOOD.replace("      - id: greet.bargain_hunter\n", "      - id: greet.default\n"),
+            GOOD.replace("      - id: greet.default.timed\n", "      - id: greet.default\n"),
             "duplicate variant id 'greet.default'",
         ),
         (GOOD.replace("limit: 3}", "limit: lots}", 1), "'limit' must be a whole number"),
@@ -111,10 +143,19 @@ def test_lint_finds_each_kind_of_mistake(tmp_path, old, new, expected):
         ),
         (
             GOOD.replace(
-                "      - id: greet.default.night\n",
-                "      - id: greet.default.night\n        order: first\n",
+                "when: {time_of_day: night}\n        order: 5\n",
+                "when: {time_of_day: night}\n        order: first\n",
             ),
             "'order' must be a number",
+        ),
+        # a response that is not personalized must say why
+        (
+            GOOD.replace('    why: "a privacy answer: the same plain words for everyone"\n', ""),
+            "response 'consent_granted' is not personalized: say why in a 'why:' line",
+        ),
+        (
+            GOOD.replace("    personalized: false\n", "    personalized: no way\n", 1),
+            "true or false",
         ),
     ],
     ids=lambda value: value[-30:] if isinstance(value, str) else "",
@@ -134,7 +175,21 @@ def test_experiment_arms_must_exist_in_the_response(tmp_path):
         "experiments.yml",
     )
     found = lint_experiments(load_catalogue(), experiments)
-    assert found and "has no arm 'story'" in found[0] and "recommend.bargain_hunter" in found[0]
+    assert found and "has no arm 'story'" in found[0] and "'recommend.default'" in found[0]
+    assert "the bargain_hunter wording of recommend" in found[0]
+
+
+def test_pins_no_published_segment_has_are_warnings_not_errors():
+    from core.traits import PRESETS
+
+    catalogue = load_catalogue()
+    warnings = unreachable_pins(catalogue, [PRESETS["bargain_hunter"]])
+    assert any("'ask_category.compare' pins traits" in w for w in warnings)  # tech_depth: high
+    assert not any("'ask_category.savings'" in w for w in warnings)  # price_sensitivity: high
+    assert not any("'recommend.bargain_hunter.no_deals'" in w for w in warnings)
+    assert all(w.startswith(f"{catalogue.path}, line ") for w in warnings)
+    assert unreachable_pins(catalogue, list(PRESETS.values())) == []
+    assert lint(catalogue) == []
 
 
 def test_lint_cli_exit_codes(tmp_path):
@@ -166,14 +221,11 @@ def test_wording_changes_are_picked_up_without_restart_and_broken_edits_are_refu
     engine = ResponseEngine(source, load_products())
     before = engine.render("greet", Cues()).text
 
-    write(tmp_path, GOOD.replace("How can I help you today?", "What brings you in today?"))
+    write(tmp_path, GOOD.replace("What are you curious about?", "What brings you in today?"))
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     after = engine.render("greet", Cues()).text
-    assert (
-        before.endswith("How can I help you today?")
-        and after.endswith("What brings you in?") is False
-    )
-    assert after.endswith("What brings you in today?")
+    assert before.endswith("What are you curious about?")
+    assert after == before.replace("What are you curious about?", "What brings you in today?")
 
     write(tmp_path, GOOD.replace("Popular {category}:", "Popular {oops}:"))
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))

@@ -187,10 +187,19 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-FORGED_JWT = st.tuples(JSON_VALUES, JSON_VALUES, st.binary(max_size=48)).map(
-    lambda t: ".".join(
-        [b64url(json.dumps(t[0]).encode()), b64url(json.dumps(t[1]).encode()), b64url(t[2])]
+# aiohttp answers a header field over 8190 bytes itself, with a plain-text 400, before the
+# gateway's middleware sees the request; a big number (10**4000) or escaped text in a claim
+# can make a token that long. The cap keeps "Bearer <token>" under that limit, so the
+# forged tokens test the gateway's JWT checks, not aiohttp's header parser.
+MAX_FORGED_JWT_CHARS = 8000
+FORGED_JWT = (
+    st.tuples(JSON_VALUES, JSON_VALUES, st.binary(max_size=48))
+    .map(
+        lambda t: ".".join(
+            [b64url(json.dumps(t[0]).encode()), b64url(json.dumps(t[1]).encode()), b64url(t[2])]
+        )
     )
+    .filter(lambda token: len(token) < MAX_FORGED_JWT_CHARS)
 )
 BAD_AUTHORIZATION = st.one_of(
     HEADER_TEXT,

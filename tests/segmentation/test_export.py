@@ -41,6 +41,8 @@ EXPECTED_COLUMNS = [
     "timezone",
     "device",
     "region",
+    "segment",
+    "segment_version",
 ]
 BERLIN = {"timezone": "Europe/Berlin", "device": "mobile", "region": "DE"}
 
@@ -431,3 +433,21 @@ def test_empty_jsonl_exports_an_empty_table_with_the_schema(tmp_path):
     back = read_table(path)
     assert list(back.columns) == EXPECTED_COLUMNS
     assert back.empty
+
+
+def test_each_row_carries_the_segment_and_version_that_answered_it():
+    events = [
+        {"event": "user", "text": "hi", "timestamp": 1},
+        {"event": "slot", "name": "segment", "value": "seg-03"},
+        {"event": "slot", "name": "segment_version", "value": "v1"},
+        {"event": "user", "text": "deals?", "timestamp": 2},
+        {"event": "user", "text": "laptops", "timestamp": 3},
+        {"event": "slot", "name": "segment", "value": "seg-07"},
+        {"event": "slot", "name": "segment_version", "value": {"not": "text"}},
+    ]
+    rows = rows_from_events("alice", events)
+    assert [(r["segment"], r["segment_version"]) for r in rows] == [
+        ("seg-03", "v1"),
+        ("seg-03", "v1"),
+        ("seg-07", ""),
+    ]

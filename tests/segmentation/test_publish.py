@@ -176,9 +176,10 @@ def test_readers_see_the_old_or_the_new_version_never_a_mix(client, keys, redis_
 
 async def test_the_action_server_follows_the_active_version(client, keys, redis_url):
     store = ProfileStore.from_url(redis_url, timeout=0.5, namespace=keys.namespace)
-    await store.put_profile("alice", {"segment": "casual_browser", "favourite_category": "laptops"})
+    await store.put_profile("alice", {"favourite_category": "laptops"})
     await record_consent(store.client, keys.namespace, "alice", GRANTED)
-    assert (await resolve_profile(store, "alice")).persona == "casual_browser"
+    before = await resolve_profile(store, "alice")  # no model yet: no segment yet
+    assert before.persona == "default" and not before.traits.placed
 
     v1 = publish(
         client,
@@ -191,10 +192,12 @@ async def test_the_action_server_follows_the_active_version(client, keys, redis_
     alice = await resolve_profile(store, "alice")
     assert (alice.persona, alice.source, alice.version) == ("bargain_hunter", SOURCE_PUBLISHED, v1)
     assert alice.profile.favourite_category == "laptops"  # profile fields still apply
-    assert (await resolve_profile(store, "bob")).persona == "default"  # unmapped -> default
+    assert (await resolve_profile(store, "bob")).persona == "default"  # unlisted -> default
 
     publish(client, ["alice"], ["seg-03"], meta({"seg-03": "tech_enthusiast"}), SPEC, keys)
     assert (await resolve_profile(store, "alice")).persona == "tech_enthusiast"
     rollback(client, to=v1, keys=keys)
     assert (await resolve_profile(store, "alice")).persona == "bargain_hunter"
+    await store.put_profile("alice", {"segment": "casual_browser"})  # the explicit override
+    assert (await resolve_profile(store, "alice")).persona == "casual_browser"
     await store.close()

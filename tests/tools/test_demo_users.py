@@ -6,8 +6,7 @@ import os
 import subprocess
 import sys
 
-from core.demo import DEMO_USERS
-from core.personas import PERSONAS
+from core.demo import DEMO_USER_IDS
 from personalization.profiles import parse_profile
 from personalization.store import ProfileStore
 from tests.servers import ROOT
@@ -18,7 +17,7 @@ async def profile_of(store: ProfileStore, sender_id: str):
     return (await store.get_user(sender_id)).profile
 
 
-async def test_seed_writes_one_valid_demo_user_per_persona(store):
+async def test_seed_writes_each_demo_user_with_facts_and_no_override(store):
     from cryptography.fernet import Fernet
 
     from privacy.fields import decrypt_fields
@@ -27,16 +26,14 @@ async def test_seed_writes_one_valid_demo_user_per_persona(store):
     keyring = Keyring((Fernet.generate_key(),), b"p" * 32)
     users = await seed(store, keyring)
 
-    segments = set()
     for sender in users:
         stored = await profile_of(store, sender)
         profile = parse_profile(stored)
-        segments.add(profile.segment)
+        assert profile.segment is None  # their segment comes from the published model
         assert stored[b"email"].startswith(b"enc:v1:")  # contact details encrypted at rest
         assert decrypt_fields(stored, keyring)["email"] == f"{sender}@demo.invalid"
         assert (await store.get_user(sender)).consent == "granted"
-    assert segments == set(PERSONAS) - {"default"}
-    assert len(users) == len(DEMO_USERS)
+    assert tuple(users) == DEMO_USER_IDS
 
 
 def test_the_command_seeds_every_demo_user_and_fails_in_one_line_without_redis(redis_url, tmp_path):
@@ -44,7 +41,9 @@ def test_the_command_seeds_every_demo_user_and_fails_in_one_line_without_redis(r
     command = [sys.executable, "-m", "tools.demo_users", "--redis-url"]
     done = subprocess.run([*command, redis_url], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"seeded {len(DEMO_USERS)} demo users: {', '.join(DEMO_USERS)}"
+    assert (
+        done.stdout.strip() == f"seeded {len(DEMO_USER_IDS)} demo users: {', '.join(DEMO_USER_IDS)}"
+    )
 
     down = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     failed = subprocess.run([*command, down], capture_output=True, text=True, env=env, cwd=ROOT)
