@@ -85,27 +85,42 @@ def distinct_answers(engine: ResponseEngine, segments) -> dict[str, object]:
 
 
 def coverage(engine: ResponseEngine, segments) -> list[dict[str, object]]:
-    """Per response: does the answer vary by segment, by the shopper's facts, by context?"""
-    middle = next(t for _, _, t in segments)
+    """Per response: does the answer vary by segment, and (for some segment) by the
+    shopper's facts or by context?"""
     rows = []
     for key, (kind, _) in RESPONSES.items():
         category = "laptops" if kind == LISTING or key == "offer_deals" else None
+        traits = [t for _, _, t in segments]
         by_segment = {
-            render(engine, key, Cues(persona=t.preset, traits=t), category) for _, _, t in segments
+            render(engine, key, Cues(persona=t.preset, traits=t), category) for t in traits
         }
-        by_facts = {
-            render(engine, key, Cues(persona=middle.preset, traits=middle, **f), category)
-            for f in FACTS
-        }
-        base = Cues(persona=middle.preset, traits=middle)
-        by_context = {render(engine, key, replace(base, **c), category) for c in CONTEXTS}
+        by_facts = any(
+            len(
+                {
+                    render(engine, key, Cues(persona=t.preset, traits=t, **f), category)
+                    for f in FACTS
+                }
+            )
+            > 1
+            for t in traits
+        )
+        by_context = any(
+            len(
+                {
+                    render(engine, key, replace(Cues(persona=t.preset, traits=t), **c), category)
+                    for c in CONTEXTS
+                }
+            )
+            > 1
+            for t in traits
+        )
         response = engine.catalogue.get(key)
         rows.append(
             {
                 "response": key,
                 "segment": len(by_segment) > 1,
-                "facts": len(by_facts) > 1,
-                "context": len(by_context) > 1,
+                "facts": by_facts,
+                "context": by_context,
                 "personalized": response.personalized,
                 "why_not": response.why,
             }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import json
 import math
 import random
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import core.traits as traits_module
 from core.categories import CATEGORIES, category_label
 from core.demo import DEMO_PERSONAS, DEMO_USER_IDS
 from core.personas import (
@@ -189,8 +191,10 @@ DEMO_SCRIPTS: dict[str, DemoScript] = {
 
 
 def fingerprint(shoppers: int = DEFAULT_SHOPPERS, seed: int = DEFAULT_SEED) -> dict:
-    """What the history is a function of; a model trained on it is reused while it holds."""
-    return {"generator": GENERATOR_VERSION, "seed": seed, "shoppers": shoppers}
+    """What the history (and the traits the model derives) is a function of; a model
+    trained on it is reused while it holds."""
+    traits = hashlib.sha256(Path(traits_module.__file__).read_bytes()).hexdigest()[:12]
+    return {"generator": GENERATOR_VERSION, "seed": seed, "shoppers": shoppers, "traits": traits}
 
 
 def _local(days_ago: float, hour: float, region: str) -> dt.datetime:

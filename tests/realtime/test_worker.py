@@ -195,7 +195,11 @@ async def test_a_purchase_moves_the_user_to_a_new_segment_and_the_next_turn_sees
     before = await resolve_profile(store, "fay")
     assert before.persona == "default"
 
-    await add(client, stream, message("fay", BERLIN_MORNING, "ask_recommendation", "hi"))
+    await add(  # enough chat to place a new visitor (MIN_CHAT_MESSAGES)
+        client,
+        stream,
+        *[message("fay", BERLIN_MORNING + i, "ask_recommendation", "hi") for i in range(3)],
+    )
     source = RedisStreamSource(client, stream)
     await source.ensure_group()
     worker = FeatureWorker(source, client, ns, reassign_interval_s=3600)
