@@ -72,7 +72,7 @@ class ShopAction(Action, ABC):
         return self.services.engine.render(key, PLAIN_CUES, **values).text
 
 
-def known_segment(tracker: Tracker) -> Traits | None:
+def consented_traits(tracker: Tracker) -> Traits | None:
     """The traits slot, only for users who consented (the store-down fallback)."""
     if tracker.get_slot(CONSENT_SLOT) != GRANTED:
         return None
@@ -147,7 +147,7 @@ class PersonalizedAction(ShopAction):
     ) -> list[EventType]:
         services = self.services
         store = services.store
-        resolution = await resolve_profile(store, tracker.sender_id, known_segment(tracker))
+        resolution = await resolve_profile(store, tracker.sender_id, consented_traits(tracker))
         turn = turn_of(tracker, resolution, services.clock())
         if resolution.personalized:
             await record_conversions(

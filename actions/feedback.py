@@ -13,7 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import ShopAction, known_segment
+from actions.base import ShopAction, consented_traits
 from actions.turns import (
     DECISION_SLOT,
     exposed_experiments,
@@ -67,7 +67,7 @@ class ActionRecordFeedback(ShopAction):
             exposed_experiments(tracker),
         )
         key = reply_for(rating, reason, outcome)
-        traits = known_segment(tracker) or UNPLACED
+        traits = consented_traits(tracker) or UNPLACED
         resolution = Resolution(DEFAULT_PROFILE, "slot", traits=traits)
         text = services.engine.render(key, turn_cues(tracker, resolution, services.clock())).text
         buttons = list(REASON_BUTTONS) if key == "feedback_ask_reason" else []

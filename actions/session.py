@@ -8,7 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import ASKED, ShopAction, known_segment, segment_slots
+from actions.base import ASKED, ShopAction, consented_traits, segment_slots
 from actions.turns import CONSENT_SLOT
 from personalization.resolution import resolve_profile
 
@@ -32,7 +32,7 @@ class ActionSessionStart(ShopAction):
         if tracker.get_slot(CONSENT_SLOT) not in (None, ASKED):  # "asked": ask again
             events.append(SlotSet(CONSENT_SLOT, tracker.get_slot(CONSENT_SLOT)))
         resolution = await resolve_profile(
-            self.services.store, tracker.sender_id, known_segment(tracker)
+            self.services.store, tracker.sender_id, consented_traits(tracker)
         )
         events += [SlotSet(name, value) for name, value in segment_slots(resolution).items()]
         events.append(ActionExecuted("action_listen"))

@@ -146,15 +146,6 @@ def from_profile(
     return Traits(tuple(scores), daypart, device, preset, placed=True)
 
 
-def nearest_preset(scores: tuple[float, ...]) -> str:
-    """The persona whose preset is closest: the segment's readable name."""
-    named = [p for p in PRESETS if p != DEFAULT]
-    return min(
-        named,
-        key=lambda p: sum((a - b) ** 2 for a, b in zip(scores, PRESETS[p].scores, strict=True)),
-    )
-
-
 class TraitError(ValueError):
     """Stored traits are unusable; the caller falls back to the segment's preset."""
 
@@ -176,6 +167,21 @@ def parse_traits(raw: object, preset: str = DEFAULT) -> Traits:
     device = raw.get("device") if raw.get("device") in DEVICES else None
     preset = preset if preset in PRESETS else DEFAULT
     return Traits(tuple(scores), daypart, device, preset, placed=True)
+
+
+def listed_traits(listed: Mapping) -> tuple[str, Traits, str | None]:
+    """A version's segment entry (model.json, the meta hash's `segments`): its persona, its
+    traits, and why the persona's preset stands in for them, if it does (a version
+    published before traits, unusable traits)."""
+    persona = listed.get("persona")
+    persona = persona if persona in PRESETS else DEFAULT
+    raw = listed.get("traits")
+    if raw is None:
+        return persona, PRESETS[persona], "has no traits (published before traits)"
+    try:
+        return persona, parse_traits(raw, persona), None
+    except TraitError as exc:
+        return persona, PRESETS[persona], str(exc)
 
 
 def _finite(value: object) -> float:

@@ -89,22 +89,37 @@ return {status, d[6] or '{}'}
 
 
 # A conversion right after a decision (e.g. yes to the deals offer) rewards it, once.
-CONVERSION_SCRIPT = """
+# Both conversion paths (a chat intent, a purchase or add-to-cart) reward a decision the same
+# way: once (unless feedback was first), with the time, as a bandit success of its arm.
+# `d` is the decision's user, persona, variant, arm; `conversion` is false or its name.
+REWARD_ONCE_LUA = """
+local function reward_once(key, d, at, ns, conversion)
+  if redis.call('HSETNX', key, 'reward', 1) == 0 then return 0 end
+  redis.call('HSET', key, 'converted_at', at)
+  if conversion then redis.call('HSET', key, 'conversion', conversion) end
+  redis.call('HINCRBYFLOAT', ns .. ':bandit:' .. d[3] .. ':' .. d[2], d[4] .. ':s', 1)
+  return 1
+end
+"""
+
+CONVERSION_SCRIPT = (
+    REWARD_ONCE_LUA
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('INCR', KEYS[2]); return 0 end
 local d = redis.call('HMGET', KEYS[1], 'user', 'persona', 'variant', 'arm')
 if d[1] ~= ARGV[1] then redis.call('INCR', KEYS[2]); return 0 end
-if redis.call('HSETNX', KEYS[1], 'reward', 1) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'converted_at', ARGV[2])
-redis.call('HINCRBYFLOAT', ARGV[3] .. ':bandit:' .. d[3] .. ':' .. d[2], d[4] .. ':s', 1)
-return 1
+return reward_once(KEYS[1], d, ARGV[2], ARGV[3], false)
 """
+)
 
 
 # A purchase or add-to-cart rewards the user's latest decision in [ARGV[3], ARGV[2]] (event
 # time minus the window, event time), once per decision and once per stream entry: a
 # replayed entry (ARGV[5]) gets its first answer back. KEYS: the user's index, seen hash.
 # ARGV: user, event time, window start, namespace, entry id, conversion, seen ttl.
-ATTRIBUTE_SCRIPT = """
+ATTRIBUTE_SCRIPT = (
+    REWARD_ONCE_LUA
+    + """
 local seen = redis.call('HGET', KEYS[2], ARGV[5])
 if seen then return {'replayed', seen} end
 local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3], 'LIMIT', 0, 1)
@@ -115,17 +130,14 @@ if #found == 1 then
   if d[1] == ARGV[1] then
     id = found[1]
     status = 'already_rewarded'
-    if redis.call('HSETNX', key, 'reward', 1) == 1 then
-      redis.call('HSET', key, 'converted_at', ARGV[2], 'conversion', ARGV[6])
-      redis.call('HINCRBYFLOAT', ARGV[4] .. ':bandit:' .. d[3] .. ':' .. d[2], d[4] .. ':s', 1)
-      status = 'rewarded'
-    end
+    if reward_once(key, d, ARGV[2], ARGV[4], ARGV[6]) == 1 then status = 'rewarded' end
   end
 end
 redis.call('HSET', KEYS[2], ARGV[5], id)
 redis.call('EXPIRE', KEYS[2], ARGV[7])
 return {status, id}
 """
+)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import yaml
 
 from experiments.assignment import repair_weights
 from experiments.bandit import thompson_probabilities
-from experiments.config import ExperimentConfigError, ExperimentSpec
+from experiments.config import ExperimentConfigError, ExperimentSpec, load_experiments
 from experiments.decisions import Attribution, DecisionStore
 from experiments.exposures import ExposureStore
 
@@ -218,3 +218,16 @@ class ArmChooser:
             return outcome, []
         every = dict.fromkeys(self.experiments, "")  # the exposure store knows who saw what
         return outcome, await self.convert(user, every, {conversion: ANY}, now=at)
+
+
+def chooser_for(client, namespace: str, experiments_path: str | Path) -> ArmChooser:
+    """Decisions and exposures on `client`, with the experiments and bandit settings of
+    experiments.yml (none when the file is absent), read once: what the action server
+    chooses with and what the feature worker attributes purchases to."""
+    path = Path(experiments_path)
+    return ArmChooser(
+        DecisionStore(client, namespace),
+        ExposureStore(client, namespace),
+        load_experiments(path) if path.exists() else {},
+        load_bandit_settings(path),
+    )

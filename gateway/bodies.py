@@ -208,6 +208,14 @@ def parse_chat(payload: dict[str, Any], max_message_chars: int) -> ChatRequest:
     return ChatRequest(message, sender, metadata)
 
 
+def _user_id(payload: dict[str, Any]) -> str:
+    """The CRM's user id, the sender id the shopper chats with."""
+    user_id = _string(payload, "user_id", MAX_ID_CHARS)
+    if not user_id:
+        raise ApiError(400, "'user_id' must not be empty")
+    return user_id
+
+
 @dataclass(frozen=True)
 class PurchaseRequest:
     user_id: str
@@ -222,9 +230,7 @@ PURCHASE_FIELDS = ("user_id", "amount", "category", "timestamp", "order_id")
 
 def parse_purchase(payload: dict[str, Any]) -> PurchaseRequest:
     check_fields(payload, PURCHASE_FIELDS, ("user_id", "amount"))
-    user_id = _string(payload, "user_id", MAX_ID_CHARS)
-    if not user_id:
-        raise ApiError(400, "'user_id' must not be empty")
+    user_id = _user_id(payload)
     return PurchaseRequest(
         user_id=user_id,
         amount=_number(payload, "amount", 0, MAX_AMOUNT, low_open=True),
@@ -248,9 +254,7 @@ CART_FIELDS = ("user_id", "product", "category", "quantity", "timestamp")
 
 def parse_cart(payload: dict[str, Any]) -> CartRequest:
     check_fields(payload, CART_FIELDS, ("user_id",))
-    user_id = _string(payload, "user_id", MAX_ID_CHARS)
-    if not user_id:
-        raise ApiError(400, "'user_id' must not be empty")
+    user_id = _user_id(payload)
     quantity = payload.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise ApiError(400, "'quantity' must be a whole number (JSON integer), e.g. 1")

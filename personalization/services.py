@@ -14,10 +14,7 @@ from dataclasses import dataclass
 
 from core.products import ProductCatalogue, load_products
 from core.settings import Settings
-from experiments.config import load_experiments
-from experiments.decisions import DecisionStore
-from experiments.exposures import ExposureStore
-from experiments.policy import ArmChooser, load_bandit_settings
+from experiments.policy import ArmChooser, chooser_for
 from personalization.responder import Responder
 from personalization.store import ProfileStore
 from privacy.keyring import Keyring, service_keyring
@@ -50,16 +47,9 @@ class Services:
 
 
 def build_chooser(settings: Settings, store: ProfileStore) -> ArmChooser:
-    """Experiments and bandit beside the store's Redis; the experiments file is read once."""
-    path = settings.paths.experiments
-    experiments = load_experiments(path) if path.exists() else {}
-    return ArmChooser(
-        # Not per user: on the standalone Redis beside a cluster (core/redis_clients.py).
-        DecisionStore(store.shared_client, store.namespace),
-        ExposureStore(store.shared_client, store.namespace),
-        experiments,
-        load_bandit_settings(path),
-    )
+    """Experiments and bandit beside the store's Redis; the experiments file is read once.
+    Not per user: on the standalone Redis beside a cluster (core/redis_clients.py)."""
+    return chooser_for(store.shared_client, store.namespace, settings.paths.experiments)
 
 
 def build_generator(

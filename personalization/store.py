@@ -36,7 +36,7 @@ from core.personas import DEFAULT, is_persona
 from core.redis_clients import REPLACE_HASH_SCRIPT, async_client, close_async, flat_mapping
 from core.redis_keys import LOOKUP_SCRIPT, UserKeys, meta_key
 from core.settings import DEFAULT_NAMESPACE, DEFAULT_REDIS_URL, Settings
-from core.traits import PRESETS, TraitError, Traits, parse_traits
+from core.traits import PRESETS, Traits, listed_traits
 from personalization.profiles import MalformedProfile
 from privacy.keyring import service_pseudonym_key
 
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 0.1
 MAX_SENDER_ID_CHARS = 256
+MAX_SEGMENTS_PER_VERSION = 1024  # listed plus remembered fallbacks, per cached version
 
 
 class StoreUnavailable(RuntimeError):
@@ -74,16 +75,24 @@ class UserRecord:
 
     version: str | None
     segment_id: str | None
-    persona: str | None  # the published segment's persona in that version
     profile: Mapping[bytes, bytes] | None
-    live_persona: str | None = None  # set by the feature worker's online assignment
-    live_segment: str | None = None
-    last_purchase: float | None = None  # unix time, from the live features
     consent: str | None = None  # "granted", "denied" or None (not asked yet)
-    segment: Segment | None = None  # the published segment's traits
-    live: Segment | None = None  # the online segment's traits
+    segment: Segment | None = None  # the published segment in that version
+    live: Segment | None = None  # the feature worker's online assignment
+    live_persona: str | None = None  # as the feature worker wrote it
+    live_segment: str | None = None
     live_version: str | None = None
     purchases: LivePurchases = LivePurchases()
+
+    @property
+    def persona(self) -> str | None:
+        """The published segment's persona in that version."""
+        return self.segment.persona if self.segment else None
+
+    @property
+    def last_purchase(self) -> float | None:
+        """Unix time, from the live features."""
+        return self.purchases.last_at
 
 
 class ProfileStore:
@@ -185,7 +194,7 @@ class ProfileStore:
         stored data has the wrong shape.
         """
         if not sender_id or len(sender_id) > MAX_SENDER_ID_CHARS:
-            return UserRecord(None, None, None, None)
+            return UserRecord(None, None, None)
         published_as = self.keys.subject(sender_id)
         expected = self._active
         reply = await self._lookup_user(sender_id, published_as, expected)
@@ -209,14 +218,12 @@ class ProfileStore:
         return UserRecord(
             version,
             segment,
-            published.persona if published else None,
             profile,
-            live_persona,
-            live_segment,
-            _number(live[2]),
             consent.decode("utf-8", "replace") if consent else None,
             published,
             live_seg,
+            live_persona,
+            live_segment,
             live_version,
             LivePurchases(
                 _number(live[3]) or 0.0,
@@ -231,7 +238,7 @@ class ProfileStore:
     ) -> Segment:
         """The segment's persona and traits in `version`. A segment the version does not
         have (a rollback removed it) or a version without traits gets its persona's preset,
-        with a warning; never an exception for a turn."""
+        with a warning once per version and segment; never an exception for a turn."""
         segments = await self._version_segments(version) if version else {}
         found = segments.get(segment_id)
         if found is not None:
@@ -243,7 +250,10 @@ class ProfileStore:
             version,
             preset,
         )
-        return Segment(preset, PRESETS[preset])
+        fallback = Segment(preset, PRESETS[preset])
+        if version and len(segments) < MAX_SEGMENTS_PER_VERSION:
+            segments[segment_id] = fallback  # every later turn of these users: no new warning
+        return fallback
 
     async def _version_segments(self, version: str) -> dict[str, Segment]:
         if version not in self._segments:
@@ -286,26 +296,18 @@ class ProfileStore:
 
 
 def _segment(version: str, listed: Mapping) -> Segment:
-    """One entry of a version's segment list; traits missing (a version published before
-    traits) or unusable mean the persona's preset, logged once per version."""
-    persona = listed.get("persona")
-    persona = persona if is_persona(persona) else DEFAULT
-    raw = listed.get("traits")
-    if raw is None:
+    """One entry of a version's segment list; missing or unusable traits mean the persona's
+    preset, logged once per version (the version's list is cached)."""
+    persona, traits, problem = listed_traits(listed)
+    if problem:
         logger.warning(
-            "version %s segment %s has no traits (published before traits); using the %r preset",
+            "version %s segment %s: %s; using the %r preset",
             version,
             listed["id"],
+            problem,
             persona,
         )
-        return Segment(persona, PRESETS[persona])
-    try:
-        return Segment(persona, parse_traits(raw, persona))
-    except TraitError as exc:
-        logger.warning(
-            "version %s segment %s: %s; using the %r preset", version, listed["id"], exc, persona
-        )
-        return Segment(persona, PRESETS[persona])
+    return Segment(persona, traits)
 
 
 def _number(raw: bytes | None) -> float | None:

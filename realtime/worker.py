@@ -12,10 +12,7 @@ import sys
 
 from core.redis_clients import async_client, close_async
 from core.settings import Settings, command_settings
-from experiments.config import load_experiments
-from experiments.decisions import DecisionStore
-from experiments.exposures import ExposureStore
-from experiments.policy import ArmChooser, load_bandit_settings
+from experiments.policy import ArmChooser, chooser_for
 from privacy.keyring import service_pseudonym_key
 from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
@@ -27,13 +24,7 @@ logger = logging.getLogger("realtime.worker")
 def attribution_chooser(events, namespace: str, settings: Settings) -> ArmChooser:
     """Decisions and exposures where the action server keeps them (beside the stream), with
     the experiments whose conversions purchases and add-to-carts complete."""
-    path = settings.paths.experiments
-    return ArmChooser(
-        DecisionStore(events, namespace),
-        ExposureStore(events, namespace),
-        load_experiments(path) if path.exists() else {},
-        load_bandit_settings(path),
-    )
+    return chooser_for(events, namespace, settings.paths.experiments)
 
 
 async def _main(args, settings: Settings) -> int:

@@ -108,10 +108,11 @@ def fit_of(cues: Cues, compact: bool) -> Fit:
     return Fit(cues.traits, cues.price_band, compact or usual_phone)
 
 
-def _utility(p: Product, c: ProductCatalogue, pool: list[Product], fit: Fit) -> float:
-    top = max(q.price for q in pool) or 1.0
-    ratings = [q.rating for q in pool]
-    low, high = min(ratings), max(ratings)
+def _utility(
+    p: Product, c: ProductCatalogue, top: float, ratings: tuple[float, float], fit: Fit
+) -> float:
+    """`top` the category's highest price, `ratings` its lowest and highest rating."""
+    low, high = ratings
     parts = {
         PRICE: p.discount_pct / 40 + (1 - p.deal_price / top),
         NOVELTY: 1.0 if c.is_new(p) else 0.0,
@@ -134,13 +135,17 @@ def ranked(
     see them; utilities compare within the whole category, so a deal is ranked as a
     product first."""
     everything = c.in_category(category)
-    pool = {
-        "deals_for_you": [p for p in everything if p.on_deal],
-        "new_for_you": [p for p in everything if c.is_new(p)],
-    }.get(pick, everything)
+    if pick == "deals_for_you":
+        pool = [p for p in everything if p.on_deal]
+    elif pick == "new_for_you":
+        pool = [p for p in everything if c.is_new(p)]
+    else:
+        pool = everything
     if not pool:
         return ()
-    key = {p.name: _utility(p, c, everything, fit) for p in pool}
+    top = max(p.price for p in everything) or 1.0
+    ratings = (min(p.rating for p in everything), max(p.rating for p in everything))
+    key = {p.name: _utility(p, c, top, ratings, fit) for p in pool}
     return tuple(sorted(pool, key=lambda p: (-key[p.name], p.name)))
 
 

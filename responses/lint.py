@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.settings import Paths
-from core.traits import PRESETS, TraitError, parse_traits
+from core.traits import listed_traits
 from responses.catalogue import DEFAULT_PATH, CatalogueError, load_catalogue
 from responses.checks import lint, lint_experiments, unreachable_pins
 
@@ -56,14 +57,7 @@ def _segment_traits(path: str) -> list:
             f"Warning: {path}: cannot read the segments ({exc}); pins not checked", file=sys.stderr
         )
         return []
-    out = []
-    for s in segments:
-        persona = s.get("persona") if s.get("persona") in PRESETS else "default"
-        try:
-            out.append(parse_traits(s.get("traits"), persona))
-        except TraitError:
-            out.append(PRESETS[persona])
-    return out
+    return [listed_traits(s)[1] for s in segments if isinstance(s, Mapping)]
 
 
 if __name__ == "__main__":

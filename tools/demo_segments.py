@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.demo import DEMO_USER_IDS
+from core.files import replace_private
 from core.pseudonyms import pseudonym
 from core.redis_keys import UserKeys
 from core.settings import Settings, SettingsError, command_settings
@@ -106,9 +106,8 @@ def read_stamp(path: Path) -> tuple[dict | None, str | None]:
 
 
 def write_stamp(path: Path, stamp: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # a crash leaves the old stamp or the new one, never half of one
+    """Atomically: a crash leaves the old stamp or the new one, never half of one."""
+    replace_private(path, json.dumps(stamp, indent=2) + "\n")
 
 
 def runs(workdir: Path) -> list[Path]:

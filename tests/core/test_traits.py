@@ -15,7 +15,6 @@ from core.traits import (
     WEIGHTS,
     TraitError,
     from_profile,
-    nearest_preset,
     parse_traits,
 )
 from segmentation.features import NUMERIC_COLUMNS
@@ -42,12 +41,12 @@ def test_daypart_and_device_come_from_the_centres_own_shares():
     assert from_profile({}, {"share_mobile": math.nan}).device is None
 
 
-def test_presets_cover_every_persona_and_are_their_own_nearest():
+def test_presets_cover_every_persona_and_only_default_is_unplaced():
     assert set(PRESETS) == set(PERSONAS)
     assert not UNPLACED.placed
     for persona, traits in PRESETS.items():
-        if persona != DEFAULT:
-            assert nearest_preset(traits.scores) == persona
+        assert traits.preset == persona and traits.placed == (persona != DEFAULT)
+    assert len({t.scores for t in PRESETS.values()}) == len(PRESETS)  # distinct voices
 
 
 def test_traits_round_trip_through_json_and_the_mapping_is_documented():
