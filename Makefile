@@ -21,6 +21,7 @@ export PYTHONWARNINGS := ignore
 export PZ_REDIS_PASSWORD ?= $(shell scripts/secret.sh redis.password)
 export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
 export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
+export PZ_GATEWAY_SECRET ?= $(shell scripts/secret.sh gateway_secret)
 
 .PHONY: help install install-dev run stop train demo-segments seed-demo test lint lint-responses \
 	validate bench bench-segmentation bench-spark retrain experiments-report security-check shell \

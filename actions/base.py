@@ -16,6 +16,7 @@ from actions.turns import (
     DECISION_SLOT,
     EXPERIMENTS_SLOT,
     SEGMENT_SLOT,
+    SHOWN_SLOT,
     TRAITS_SLOT,
     VERSION_SLOT,
     exposed_experiments,
@@ -35,7 +36,10 @@ from personalization.resolution import (
 from personalization.responder import Ask, Reply, Turn
 from personalization.services import Services, build_services
 from privacy.consent import GRANTED
+from responses.blocks import slack_message
 from responses.cues import Cues
+from responses.rich import products_payload
+from shop.backend import ShopStores
 
 PLAIN_CUES = Cues()
 
@@ -56,12 +60,20 @@ class ShopAction(Action, ABC):
 
     def __init__(self, services: Services | None = None) -> None:
         self._services = services
+        self._shop: ShopStores | None = None
 
     @property
     def services(self) -> Services:
         if self._services is None:
             self._services = build_services(Settings.from_env())
         return self._services
+
+    @property
+    def shop(self) -> ShopStores:
+        """Carts and orders, on the profile store's Redis clients (built on first use)."""
+        if self._shop is None:
+            self._shop = ShopStores.beside(self.services.store)
+        return self._shop
 
     @abstractmethod
     def name(self) -> str:
@@ -123,6 +135,37 @@ def reply_events(reply: Reply, exposed: Mapping[str, str]) -> list[EventType]:
     return events
 
 
+def unchanged(tracker: Tracker, event: EventType) -> bool:
+    """A slot event that sets what the slot already holds (kept out: trackers stay small)."""
+    return event.get("event") == "slot" and tracker.get_slot(event["name"]) == event["value"]
+
+
+def payload_of(ask: Ask, reply: Reply) -> dict | None:
+    """The rich payload of an answer: its own, or cards of the products it shows."""
+    if ask.payload is not None:
+        return dict(ask.payload)
+    if ask.cards and reply.rendered.products:
+        title = reply.text.split("\n", 1)[0]
+        return products_payload(title, reply.rendered.products)
+    return None
+
+
+def send(
+    dispatcher: CollectingDispatcher, text: str, buttons: tuple, payload: dict | None, channel: str
+) -> None:
+    """One answer in the channel's best form. Slack gets only Block Kit (one message, the
+    text inside); the web chat draws the items as cards, so their bullet lines leave the
+    text; REST and the rest keep the full text with the payload alongside."""
+    if payload is None:
+        dispatcher.utter_message(text=text, buttons=list(buttons))
+    elif channel == "slack":
+        dispatcher.utter_message(json_message=slack_message(text, buttons, payload))
+    else:
+        if channel == "web":
+            text = "\n".join(line for line in text.split("\n") if not line.startswith("• "))
+        dispatcher.utter_message(text=text, buttons=list(buttons), json_message=payload)
+
+
 def turn_of(tracker: Tracker, resolution: Resolution, now: float) -> Turn:
     return Turn(
         tracker.sender_id,
@@ -139,8 +182,15 @@ class PersonalizedAction(ShopAction):
     asks_consent = True  # a goodbye does not start the consent question
 
     @abstractmethod
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
-        """What to answer."""
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask | None:
+        """What to answer (async: a cart or an order is read from Redis first); None:
+        nothing to add to what Rasa already said (a policy that is the same for everyone)."""
+
+    def events(self, ask: Ask, reply: Reply) -> list[EventType]:
+        """Slots the answer sets besides the segment's (the products it showed)."""
+        if ask.cards and reply.rendered.products:
+            return [SlotSet(SHOWN_SLOT, [p.id for p in reply.rendered.products])]
+        return []
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -158,9 +208,13 @@ class PersonalizedAction(ShopAction):
                 turn.exposed,
                 tracker.get_slot(DECISION_SLOT),
             )
-        reply = await services.responder.reply(self.ask(resolution, tracker), turn)
-        dispatcher.utter_message(text=reply.text, buttons=list(reply.buttons))
+        ask = await self.ask(resolution, tracker)
+        if ask is None:
+            return segment_events(tracker, resolution)
+        reply = await services.responder.reply(ask, turn)
+        send(dispatcher, reply.text, reply.buttons, payload_of(ask, reply), turn.cues.channel)
         events = segment_events(tracker, resolution) + reply_events(reply, turn.exposed)
+        events += [e for e in self.events(ask, reply) if not unchanged(tracker, e)]
         if self.asks_consent and should_ask_consent(tracker, resolution):
             # Replaces any follow-up question, so a typed "yes" has one meaning.
             question = services.engine.render("consent_question", turn.cues).text

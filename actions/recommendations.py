@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 
 from actions.base import PersonalizedAction
-from actions.turns import requested_category
+from actions.turns import latest_intent, latest_text, requested_category
 from personalization.resolution import Resolution
 from personalization.responder import Ask
 
@@ -14,13 +14,13 @@ class ActionRecommendProducts(PersonalizedAction):
     def name(self) -> str:
         return "action_recommend_products"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         """Without a category named, the shopper's own history answers: what goes with a
         recent purchase, the category they were looking at, their favourite, their last
         order's; a placed shopper with no history gets their segment's picks across the
         shop. Only a shopper nobody has placed yet is asked back."""
         profile, facts = resolution.profile, resolution.facts
-        category = requested_category(tracker) or next(
+        category = requested_category(tracker, carry_over=True) or next(
             (
                 c
                 for c in (
@@ -35,35 +35,42 @@ class ActionRecommendProducts(PersonalizedAction):
         )
         if category is None and not resolution.traits.placed:
             return Ask("ask_category")
-        return Ask("recommend", category=category, decision=True, follow_up="offer_deals")
+        return Ask(
+            "recommend", category=category, decision=True, follow_up="offer_deals", cards=True
+        )
 
 
 class ActionShowDeals(PersonalizedAction):
     def name(self) -> str:
         return "action_show_deals"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
-        return Ask("deals", category=requested_category(tracker), decision=True)
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+        # "Yes" to the offer after a recommendation means that category's deals.
+        carry_over = latest_intent(tracker) == "affirm"
+        return Ask(
+            "deals", category=requested_category(tracker, carry_over), decision=True, cards=True
+        )
 
 
 class ActionShowNewArrivals(PersonalizedAction):
     def name(self) -> str:
         return "action_show_new_arrivals"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
-        return Ask("new_arrivals", category=requested_category(tracker), decision=True)
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+        return Ask("new_arrivals", category=requested_category(tracker), decision=True, cards=True)
 
 
 class ActionShowSpecs(PersonalizedAction):
     def name(self) -> str:
         return "action_show_specs"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         name = next(tracker.get_latest_entity_values("product"), None) or tracker.get_slot(
             "product"
         )
         name = name if isinstance(name, str) else None
-        product = self.services.products.find(name)
+        products = self.services.products
+        product = products.match(name) or next(iter(products.mentioned(latest_text(tracker))), None)
         if product is None:
             if name:
                 return Ask("unknown_product", values={"typed": name[:60]})
@@ -77,5 +84,5 @@ class ActionGreet(PersonalizedAction):
     def name(self) -> str:
         return "action_greet"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("greet")

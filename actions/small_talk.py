@@ -18,7 +18,7 @@ class ActionThank(PersonalizedAction):
     def name(self) -> str:
         return "action_thank"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("thanks")
 
 
@@ -28,7 +28,7 @@ class ActionGoodbye(PersonalizedAction):
     def name(self) -> str:
         return "action_goodbye"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("goodbye")
 
 
@@ -36,7 +36,7 @@ class ActionOutOfScope(PersonalizedAction):
     def name(self) -> str:
         return "action_out_of_scope"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("out_of_scope")
 
 
@@ -46,7 +46,7 @@ class ActionHelp(PersonalizedAction):
     def name(self) -> str:
         return "action_help"
 
-    def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("help")
 
 

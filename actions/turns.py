@@ -17,6 +17,7 @@ TRAITS_SLOT = "traits"  # the traits that shaped the turn (core/traits.py Traits
 CONSENT_SLOT = "consent"  # granted / denied as last recorded, or "asked" this session
 DECISION_SLOT = "last_decision"
 EXPERIMENTS_SLOT = "experiments"
+SHOWN_SLOT = "shown_products"  # ids of the products the last listing showed
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,23 @@ def latest_text(tracker: Tracker) -> str:
     return text if isinstance(text, str) else ""
 
 
-def requested_category(tracker: Tracker) -> str | None:
-    """The category named in this message, else the one the conversation is about."""
-    latest = next(tracker.get_latest_entity_values("product_category"), None)
-    for value in (latest, tracker.get_slot("product_category")):
+def requested_category(tracker: Tracker, carry_over: bool = False) -> str | None:
+    """The category named in this message; the one the conversation was about only with
+    `carry_over`, for answers that need a category ("recommend one", "under 300"), so an
+    earlier category never narrows a question that did not ask for it."""
+    values = [next(tracker.get_latest_entity_values("product_category"), None)]
+    if carry_over:
+        values.append(tracker.get_slot("product_category"))
+    for value in values:
         if isinstance(value, str) and value in CATEGORIES:
             return value
     return None
+
+
+def entity_values(tracker: Tracker, entity: str, limit: int = 20) -> list[str]:
+    """Every value of an entity in this message, in order (strings only, bounded)."""
+    values = tracker.get_latest_entity_values(entity)
+    return [v[:80] for v in values if isinstance(v, str)][:limit]
 
 
 def exposed_experiments(tracker: Tracker) -> dict[str, str]:
@@ -98,7 +109,7 @@ def turn_cues(tracker: Tracker, resolution: Resolution, now: float) -> Cues:
         # The shopper's favourite, else what this conversation is about (for "usually").
         favourite=facts.favourite_category
         or resolution.profile.favourite_category
-        or requested_category(tracker),
+        or requested_category(tracker, carry_over=True),
         companion=companion,
         last_order=facts.last_order_category if companion else None,
     )

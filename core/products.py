@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from rapidfuzz import fuzz, process
 
 from core.categories import CATEGORIES
 
@@ -17,6 +18,13 @@ DEFAULT_PATH = Path(__file__).parent / "data" / "products.yml"
 # A product counts as a new arrival within this many days of the catalogue's newest release,
 # so "new" stays meaningful without depending on today's date.
 NEW_ARRIVAL_WINDOW_DAYS = 120
+LOW_STOCK = 3  # this many units or fewer: "only 2 left"
+# Similarity (rapidfuzz ratio, 0..100) a typed name needs to count as a catalogue name:
+# "kestral s3" (89) and "nova x21" (86) match, "nova" alone (73) or "the nova" do not.
+FUZZY_CUTOFF = 85.0
+MAX_SCANNED_WORDS = 300  # a message is at most 2,000 characters; names sit near the start
+MAX_SUBSETS = 1024
+IN_STOCK, LOW, OUT = "in_stock", "low", "out"
 
 
 class ProductCatalogueError(ValueError):
@@ -36,6 +44,17 @@ class Product:
     specs: Mapping[str, str] = field(default_factory=dict)
     ease_of_use: str = ""
     highlight: str = ""
+    stock: int = 0
+
+    @property
+    def stock_state(self) -> str:
+        if self.stock <= 0:
+            return OUT
+        return LOW if self.stock <= LOW_STOCK else IN_STOCK
+
+    @property
+    def key_spec(self) -> str:
+        return next(iter(self.specs.values()), "")
 
     @property
     def on_deal(self) -> bool:
@@ -55,8 +74,23 @@ class ProductCatalogue:
         self.products: tuple[Product, ...] = tuple(products)
         self._by_name = {_normalise_name(p.name): p for p in self.products}
         self._by_name.update({_normalise_name(p.id): p for p in self.products})
+        self._names = [_normalise_name(p.name) for p in self.products]
         newest = max((p.release_date for p in self.products), default=dt.date.min)
         self.new_since = newest - dt.timedelta(days=NEW_ARRIVAL_WINDOW_DAYS)
+        self._subsets: dict[tuple[str, ...], ProductCatalogue] = {}
+
+    def subset(self, products: Iterable[Product]) -> ProductCatalogue:
+        """Some of these products as a catalogue of their own (a budget's), with the same
+        idea of "new"; kept, so the listings cached for it are reused."""
+        ids = tuple(p.id for p in products)
+        found = self._subsets.get(ids)
+        if found is None:
+            if len(self._subsets) >= MAX_SUBSETS:
+                self._subsets.clear()
+            found = ProductCatalogue(p for p in self.products if p.id in set(ids))
+            found.new_since = self.new_since
+            self._subsets[ids] = found
+        return found
 
     def in_category(self, category: str | None) -> list[Product]:
         return [p for p in self.products if category is None or p.category == category]
@@ -66,6 +100,47 @@ class ProductCatalogue:
         if not name:
             return None
         return self._by_name.get(_normalise_name(name))
+
+    def match(self, name: str | None) -> Product | None:
+        """The product a typed name means, typos included; None below FUZZY_CUTOFF."""
+        exact = self.find(name)
+        if exact is not None or not name or not self.products:
+            return exact
+        best = process.extractOne(
+            _normalise_name(name[:80]), self._names, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
+        )
+        return self.products[best[2]] if best else None
+
+    def mentioned(self, text: str, limit: int = 20) -> list[Product]:
+        """Products named anywhere in a message, typos included, in the order written.
+
+        Every run of one to four words is scored against every name at once (rapidfuzz's
+        cdist); the best non-overlapping matches win, so "Meridian Pad Pro" is not also
+        "Meridian Pad"."""
+        words = [w for w in (_normalise_name(w) for w in text.split()[:MAX_SCANNED_WORDS]) if w]
+        n = len(words)
+        spans = [(i, j) for i in range(n) for j in range(i + 1, min(i + 4, n) + 1)]
+        if not spans or not self.products:
+            return []
+        scores = process.cdist(
+            ["".join(words[i:j]) for i, j in spans], self._names, scorer=fuzz.ratio
+        )
+        found = []
+        for row, (i, j) in enumerate(spans):
+            column = int(scores[row].argmax())
+            if scores[row][column] >= FUZZY_CUTOFF:
+                found.append((-float(scores[row][column]), i - j, i, j, column))
+        taken: set[int] = set()
+        chosen: list[tuple[int, int]] = []
+        for _, _, i, j, column in sorted(found):
+            if taken.isdisjoint(range(i, j)):
+                taken.update(range(i, j))
+                chosen.append((i, column))
+        out: list[Product] = []
+        for _, column in sorted(chosen):
+            if self.products[column] not in out:
+                out.append(self.products[column])
+        return out[:limit]
 
     def is_new(self, product: Product) -> bool:
         return product.release_date >= self.new_since
@@ -97,6 +172,7 @@ def _product(raw: object, index: int, source: str) -> Product:
             specs={str(k): str(v) for k, v in (raw.get("specs") or {}).items()},
             ease_of_use=str(raw.get("ease_of_use", "")),
             highlight=str(raw.get("highlight", "")),
+            stock=int(raw.get("stock", 0)),
         )
     except KeyError as exc:
         raise ProductCatalogueError(f"{where} lacks field {exc.args[0]!r}") from None
@@ -108,6 +184,8 @@ def _product(raw: object, index: int, source: str) -> Product:
         )
     if product.price <= 0 or not 0 <= product.discount_pct < 100:
         raise ProductCatalogueError(f"{where}: price must be > 0 and discount_pct within 0..99")
+    if product.stock < 0:
+        raise ProductCatalogueError(f"{where}: stock must be 0 or more")
     if not 1 <= product.ease_score <= 5:
         raise ProductCatalogueError(f"{where}: ease_score must be within 1..5")
     return product

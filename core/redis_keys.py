@@ -18,6 +18,15 @@ there too; on one server the tag is just part of the name.
     <ns>:seg:<ver>:b:{<b>}           hash    pseudonym -> segment id
     <ns>:dec:by:<digest>             zset    latest decision ids (experiments/decisions.py)
     <ns>:dec:by:<digest>:seen        hash    stream entry id -> the decision it rewarded
+    <ns>:cart:{<b>}:<owner>          hash    a cart (shop/carts.py); owner = <space>:<user>
+    <ns>:orders:{<b>}:<owner>        zset    order id -> placed_at (shop/orders.py)
+    <ns>:orders:{<b>}:<owner>:records hash   order id -> the order's JSON record
+    <ns>:notify:{<b>}:<user>         hash    back-in-stock requests: product id -> asked at
+
+Carts and orders are named after an *owner*, ``<space>:<user>``: the space says who vouched
+for the sender (m: a signed-in member, g: a gateway guest, a: anyone else), so a plain REST
+client naming a member's sender id gets the "a:" cart, never the member's. The tag is the
+user's, whatever the space, so erasure finds every space of a user (shop_keys).
 
 The tag comes before the user id, so braces inside an id cannot move the key to another slot.
 The decision index has no tag: it lives with the decisions on the standalone Redis, whose
@@ -76,6 +85,25 @@ def decision_index_key(namespace: str, user_id: str) -> str:
 def decision_seen_key(namespace: str, user_id: str) -> str:
     """The user's purchases and add-to-carts already attributed: entry id -> decision id."""
     return f"{decision_index_key(namespace, user_id)}:seen"
+
+
+# Key spaces of carts and orders: member (signed in), guest (gateway guest), anonymous.
+OWNER_SPACES = ("m", "g", "a")
+
+
+def owner_name(space: str, user_id: str) -> str:
+    """The owner of a cart or orders: ``<space>:<user>`` (shop/accounts.py picks the space)."""
+    if space not in OWNER_SPACES:
+        raise ValueError(f"owner space {space!r} must be one of {', '.join(OWNER_SPACES)}")
+    return f"{space}:{user_id}"
+
+
+def owner_user(owner: str) -> str:
+    """The user id of an owner name; ValueError when it is not ``<space>:<user>``."""
+    space, sep, user = owner.partition(":")
+    if not sep or space not in OWNER_SPACES or not user:
+        raise ValueError(f"owner {owner[:80]!r} must look like m:<user>, g:<user> or a:<user>")
+    return user
 
 
 class UserKeyNames(NamedTuple):
@@ -144,6 +172,32 @@ class UserKeys:
 
     def erasing(self, user_id: str) -> str:
         return self.names(user_id).erasing
+
+    def cart(self, owner: str) -> str:
+        """An owner's cart (hash): ``owner`` is ``<space>:<user>`` (owner_name)."""
+        return f"{self.namespace}:cart:{self.tag(owner_user(owner))}:{owner}"
+
+    def orders(self, owner: str) -> str:
+        """An owner's order index (zset: order id -> placed_at)."""
+        return f"{self.namespace}:orders:{self.tag(owner_user(owner))}:{owner}"
+
+    def order_records(self, owner: str) -> str:
+        """An owner's orders (hash: order id -> JSON record), beside the index, same slot."""
+        return f"{self.orders(owner)}:records"
+
+    def notify(self, user_id: str) -> str:
+        """A user's back-in-stock requests (hash: product id -> unix time asked)."""
+        return f"{self.namespace}:notify:{self.tag(user_id)}:{user_id}"
+
+    def shop_keys(self, user_id: str) -> list[tuple[str, str]]:
+        """(key, what it is) for every shop key of the user: carts and orders in every
+        owner space, and the back-in-stock requests (not the per-product sets)."""
+        out = []
+        for space in OWNER_SPACES:
+            owner = owner_name(space, user_id)
+            out += [(self.cart(owner), "cart"), (self.orders(owner), "orders")]
+            out.append((self.order_records(owner), "orders"))
+        return [*out, (self.notify(user_id), "back_in_stock")]
 
     def active(self, user_id: str) -> str:
         return bucket_active_key(self.namespace, self.bucket(user_id))

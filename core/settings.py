@@ -325,6 +325,9 @@ class Settings:
     # PZ_ATTRIBUTION_WINDOW_S: a purchase or add-to-cart rewards the user's latest decision
     # this long before it; at most the 30 days decisions are kept (experiments/decisions.py).
     attribution_window_s: int = 86400
+    # PZ_GATEWAY_SECRET: proves a chat request came through the gateway (core/accounts.py);
+    # empty: no request is vouched for, every shopper is anonymous to carts and orders.
+    gateway_secret: str = field(default="", repr=False)
     # The whole environment, read-only, for variables whose names come from configuration
     # files (generator.api_key_env) and for starting child processes; not in repr.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -349,6 +352,7 @@ class Settings:
             attribution_window_s=get.integer(
                 "PZ_ATTRIBUTION_WINDOW_S", cls.attribution_window_s, 1, 30 * 86400
             ),
+            gateway_secret=get.text("PZ_GATEWAY_SECRET"),
             env=env,
         )
 

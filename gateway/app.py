@@ -99,7 +99,7 @@ def _client_ctx(redis_client: aioredis.Redis | None, http: aiohttp.ClientSession
             made.append(gw.shared)
         gw.http = http or aiohttp.ClientSession()
         gw.limiter = RateLimiter(gw.shared, config.namespace, config.redis_timeout)
-        gw.rasa = RasaClient(gw.http, config.rasa_url, config.rasa_timeout)
+        gw.rasa = RasaClient(gw.http, config.rasa_url, config.rasa_timeout, config.rasa_secret)
         yield
         if http is None:
             await gw.http.close()

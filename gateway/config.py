@@ -86,6 +86,7 @@ class GatewayConfig:
     namespace: str = DEFAULT_NAMESPACE
     stream: str = f"{DEFAULT_NAMESPACE}:events"
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_secret: str = field(default="", repr=False)  # PZ_GATEWAY_SECRET: vouches to Rasa
     rasa_timeout: float = Deadlines.gateway_s
     max_message_chars: int = MAX_MESSAGE_CHARS
     max_body_bytes: int = 16 * 1024
@@ -187,6 +188,7 @@ class GatewayConfig:
             stream=get.text("PZ_GATEWAY_STREAM", f"{redis.namespace}:events"),
             rasa_url=get.text("PZ_RASA_URL", cls.rasa_url).rstrip("/"),
             rasa_timeout=settings.deadlines.gateway_s,
+            rasa_secret=settings.gateway_secret,
             max_message_chars=settings.max_message_chars,
             max_body_bytes=get.integer("PZ_GATEWAY_MAX_BODY_BYTES", cls.max_body_bytes),
             user_rate=_rate(get, "PZ_GATEWAY_RATE_USER", cls.user_rate),

@@ -16,6 +16,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from core.demo import DEMO_SENDERS
+from core.vouching import ACCOUNT_KEY, account_for_subject
 from gateway.auth import (
     Principal,
     TokenIssuer,
@@ -136,7 +137,11 @@ async def chat(request: web.Request) -> web.Response:
     if turn.sender is not None and turn.sender != principal.sub:
         raise ApiError(403, "'sender' must be your own id (the token's subject); omit it")
     # The gateway's own context wins over anything the client put under the same keys.
-    metadata = {**turn.metadata, **enrich(request.headers, address, gw.regions)}
+    metadata = {
+        **turn.metadata,
+        **enrich(request.headers, address, gw.regions),
+        ACCOUNT_KEY: account_for_subject(principal.sub),  # the token vouches, not the client
+    }
     gw.metrics.segment_lookups.inc()
     try:
         reply = await gw.rasa.send(principal.sub, turn.message, metadata)

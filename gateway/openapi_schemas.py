@@ -131,9 +131,11 @@ def schemas(config: GatewayConfig) -> dict[str, Any]:
         },
         "ChatMessage": {
             "type": "object",
-            "required": ["text"],
+            "description": "a text answer (with quick replies), or a rich payload beside it",
+            "minProperties": 1,
             "properties": {
                 "text": {"type": "string"},
+                "custom": ref("schemas", "RichPayload"),
                 "buttons": {
                     "type": "array",
                     "maxItems": 6,
@@ -151,6 +153,32 @@ def schemas(config: GatewayConfig) -> dict[str, Any]:
                 },
             },
             "additionalProperties": False,
+        },
+        "RichPayload": {
+            "type": "object",
+            "description": "product cards, a comparison table or a cart; the text before it "
+            "says the same in words (web chat: the listed items leave the text)",
+            "required": ["voltmart", "type", "title"],
+            "properties": {
+                "voltmart": {"type": "integer", "enum": [1]},
+                "type": {"type": "string", "enum": ["products", "comparison", "cart"]},
+                "title": {"type": "string"},
+                "products": {
+                    "type": "array",
+                    "description": "products: cards (name, price, deal_price, discount_pct, "
+                    "stock, stock_label, key_spec, rating, buttons); comparison: names",
+                },
+                "rows": {
+                    "type": "array",
+                    "description": "comparison: {label, values} per attribute, in order",
+                },
+                "items": {
+                    "type": "array",
+                    "description": "cart: {name, quantity, price, line_total}",
+                },
+                "total": {"type": "string"},
+                "buttons": {"type": "array"},
+            },
         },
         "ChatResponse": {
             "type": "object",

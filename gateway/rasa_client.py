@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from core.limits import TURN_FALLBACK_TEXT
+from core.vouching import VOUCH_HEADER
 from gateway.bodies import read_limited
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,23 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
     return out
 
 
-def text_messages(payload: Any) -> list[dict[str, Any]] | None:
-    """The text answers (with their quick replies) of a webhook reply, or None when malformed."""
+RICH_TYPES = frozenset({"products", "comparison", "cart"})
+
+
+def _rich(custom: Any) -> dict[str, Any] | None:
+    """A Voltmart rich payload (responses/rich.py) the web chat can draw; None otherwise."""
+    if (
+        isinstance(custom, dict)
+        and custom.get("voltmart") == 1
+        and custom.get("type") in RICH_TYPES
+    ):
+        return custom
+    return None
+
+
+def chat_messages(payload: Any) -> list[dict[str, Any]] | None:
+    """The answers of a webhook reply: text (with its quick replies) and our rich payloads
+    (cards, a comparison table, a cart), in Rasa's order; None when malformed."""
     if not isinstance(payload, list) or not all(isinstance(m, dict) for m in payload):
         return None
     out: list[dict[str, Any]] = []
@@ -73,23 +89,32 @@ def text_messages(payload: Any) -> list[dict[str, Any]] | None:
         if isinstance(m.get("text"), str):
             buttons = _buttons(m.get("buttons"))
             out.append({"text": m["text"], "buttons": buttons} if buttons else {"text": m["text"]})
+        rich = _rich(m.get("custom"))
+        if rich is not None:
+            out.append({"custom": rich})
     return out
 
 
 class RasaClient:
     """Talks to one Rasa server through a shared aiohttp session."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout: float) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, timeout: float, secret: str = ""
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # Proves to Rasa's REST channel that the `account` metadata is ours (core/accounts.py).
+        self.headers = {VOUCH_HEADER: secret} if secret else {}
 
     async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> RasaReply:
         """Rasa's text answers, or a fallback reply; raises RasaRejected on a 4xx."""
         body = {"sender": sender, "message": message, "metadata": metadata}
         try:
             async with asyncio.timeout(self.timeout):
-                async with self.session.post(self.base_url + WEBHOOK_PATH, json=body) as resp:
+                async with self.session.post(
+                    self.base_url + WEBHOOK_PATH, json=body, headers=self.headers
+                ) as resp:
                     if 400 <= resp.status < 500:
                         raise RasaRejected(resp.status)
                     if resp.status != 200:
@@ -105,7 +130,7 @@ class RasaClient:
             logger.warning("Rasa unreachable at %s: %s", self.base_url, type(exc).__name__)
             return fallback("unreachable")
         try:
-            messages = text_messages(json.loads(raw)) if raw is not None else None
+            messages = chat_messages(json.loads(raw)) if raw is not None else None
         except (ValueError, UnicodeDecodeError, RecursionError):
             messages = None
         if messages is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from redis.exceptions import RedisError
 
-from core.products import Product
+from core.products import Product, ProductCatalogue
 from experiments.decisions import Decision
 from experiments.policy import ArmChooser, Choice, fixed
 from responses.cues import Cues
@@ -51,6 +51,10 @@ class Ask:
     values: Mapping[str, object] = field(default_factory=dict)
     decision: bool = False  # a recommendation: choose an arm, log it, offer thumbs
     follow_up: str | None = None  # a second message (a question), in the same action call
+    within: ProductCatalogue | None = None  # a listing of these products only (a budget's)
+    cards: bool = False  # the products shown also go out as cards (responses/rich.py)
+    payload: Mapping | None = None  # a rich payload of its own (a comparison, a cart)
+    buttons: tuple[dict, ...] = ()  # quick replies under the answer
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ class Responder:
     async def reply(self, ask: Ask, turn: Turn) -> Reply:
         """Without consent (`turn.personalized` false): the base arm, no experiment, no
         decision logged, no generated text."""
-        cues = self.engine.cues_with_facts(turn.cues, ask.category)
+        cues = self.engine.cues_with_facts(turn.cues, ask.category, ask.within)
         variant = self.engine.variant(ask.response, cues)
         choice, decision = fixed(), None
         if ask.decision and turn.personalized and self.chooser.decisions is not None:
@@ -103,9 +107,10 @@ class Responder:
             variant=variant,
             compact=cues.device == "mobile",
             product=ask.product,
+            within=ask.within,
             **ask.values,
         )
-        buttons = FEEDBACK_BUTTONS if decision is not None else ()
+        buttons = FEEDBACK_BUTTONS if decision is not None else ask.buttons
         follow_up = self.engine.render(ask.follow_up, cues).text if ask.follow_up else None
         reply = Reply(rendered, rendered.text, choice, decision, buttons, follow_up)
         if self.generator is not None and ask.decision and turn.personalized:

@@ -5,7 +5,7 @@ structure (streams, decision logs, published segment versions, experiment
 indexes) is walked once for all ids. Aggregates that hold no id (bandit
 counters, experiment totals) keep their counts.
 
-Order matters: the "being erased" marker (privacy/tombstones.py) is set first,
+PlacedOrder matters: the "being erased" marker (privacy/tombstones.py) is set first,
 so a turn already running cannot save its tracker, stream events or write live
 features back after the keys are gone.
 
@@ -42,6 +42,7 @@ def per_user_keys(keys: UserKeys, user: str) -> list[tuple[str, str]]:
         # Named by a digest of the id (experiments/decisions.py), on the decisions' Redis.
         (decision_index_key(ns, user), "decision_index"),
         (decision_seen_key(ns, user), "decision_index"),
+        *keys.shop_keys(user),  # carts and orders in every account space, back-in-stock
     ]
 
 

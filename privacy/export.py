@@ -11,7 +11,14 @@ import json
 import time
 from typing import Any
 
-from core.redis_keys import UserKeys, active_key, decision_index_key, decision_seen_key
+from core.redis_keys import (
+    OWNER_SPACES,
+    UserKeys,
+    active_key,
+    decision_index_key,
+    decision_seen_key,
+    owner_name,
+)
 from privacy.erasure import as_text, glob_escape, scan_keys
 from privacy.fields import PII_FIELDS, decrypt_fields
 from privacy.keyring import Keyring
@@ -69,7 +76,28 @@ async def export_user(
         "decisions": await _decisions(shared, ns, user_id),
         "attribution": await _attribution(shared, ns, user_id),
         "conversation": _conversation(tracker),
+        "shop": await _shop(client, keys, user_id),
     }
+
+
+async def _shop(client: Any, keys: UserKeys, user_id: str) -> dict[str, Any] | None:
+    """Carts and orders in every account space, and back-in-stock requests, as stored."""
+    owners = [owner_name(space, user_id) for space in OWNER_SPACES]
+    async with client.pipeline(transaction=False) as pipe:
+        for owner in owners:
+            pipe.hgetall(keys.cart(owner))
+            pipe.hgetall(keys.order_records(owner))
+        pipe.hgetall(keys.notify(user_id))
+        *found, waiting = await pipe.execute()
+    carts, orders = {}, {}
+    for owner, cart, records in zip(owners, found[::2], found[1::2], strict=True):
+        if cart:
+            carts[owner] = _decode_hash(cart)
+        if records:
+            orders[owner] = [json.loads(v) for v in _decode_hash(records).values()]
+    if not (carts or orders or waiting):
+        return None
+    return {"carts": carts, "orders": orders, "back_in_stock": _decode_hash(waiting)}
 
 
 async def _segments(
@@ -176,6 +204,17 @@ def readable(export: dict[str, Any]) -> str:
     conversation = export.get("conversation") or {}
     if conversation.get("messages"):
         lines.append(f"- This conversation: {len(conversation['messages'])} messages")
+    shop = export.get("shop") or {}
+    if shop:
+        orders = sum(len(v) for v in shop["orders"].values())
+        units = sum(
+            int(v) for cart in shop["carts"].values() for k, v in cart.items() if k.startswith("i:")
+        )
+        waiting = len(shop["back_in_stock"])
+        lines.append(
+            f"- Shop: {orders} order(s), {units} item(s) in your cart, "
+            f"{waiting} back-in-stock request(s)"
+        )
     if len(lines) == 2 and not consent:
         lines.append("- Nothing else.")
     lines.append("Say 'forget me' to erase all of it.")

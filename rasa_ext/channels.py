@@ -15,6 +15,7 @@ running under the user's lock, so the conversation stays complete and ordered.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from collections import Counter
@@ -29,6 +30,7 @@ from sanic.response import HTTPResponse
 
 from core.limits import MAX_MESSAGE_CHARS, TURN_FALLBACK_TEXT
 from core.settings import Settings
+from core.vouching import ACCOUNT_KEY, VOUCH_HEADER
 from rasa_ext import deadlines, speedups
 from rasa_ext.versions import check_rasa
 
@@ -113,6 +115,16 @@ def parse_message_request(
     return sender, text, metadata
 
 
+def vouched(metadata: dict[str, Any] | None, token: str | None, secret: str) -> dict | None:
+    """The metadata, without `account` unless the gateway's secret came with it: only the
+    gateway may say whose cart and orders a message may see (core/accounts.py)."""
+    if not metadata or ACCOUNT_KEY not in metadata:
+        return metadata
+    if secret and token and hmac.compare_digest(token.encode(), secret.encode()):
+        return metadata
+    return {k: v for k, v in metadata.items() if k != ACCOUNT_KEY}
+
+
 class GuardedRestInput(RestInput):
     """Drop-in replacement for Rasa's ``rest`` channel (same name and URL)."""
 
@@ -129,6 +141,7 @@ class GuardedRestInput(RestInput):
         check_rasa()
         settings = settings or Settings.from_env()
         self.deadline = settings.deadlines.turn_s
+        self.gateway_secret = settings.gateway_secret
         deadlines.apply(settings.deadlines)
         speedups.install(settings.rasa_speedups)
 
@@ -155,6 +168,7 @@ class GuardedRestInput(RestInput):
             except BadRequest as exc:
                 return response.json({"error": str(exc)}, status=exc.status)
 
+            metadata = vouched(metadata, request.headers.get(VOUCH_HEADER), self.gateway_secret)
             collector = CollectingOutputChannel()
             message = UserMessage(
                 text, collector, sender, input_channel=self.name(), metadata=metadata

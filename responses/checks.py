@@ -28,7 +28,8 @@ from responses.listing import FACTS, LIST_FACTS, PICKS
 
 # Cues that describe the shopper: a variant conditioned on one varies with traits or facts.
 SHOPPER_CUES = frozenset({*TRAITS, "segment", "price_band"})
-PERSONAL_VARS = COMPOSED | {"examples"}  # examples: from the favourite category
+# examples: from the favourite category; first: what the traits put first in a comparison
+PERSONAL_VARS = COMPOSED | {"examples", "first"}
 
 
 def _where(catalogue: ResponseCatalogue, line: int) -> str:

@@ -98,8 +98,9 @@ def _listing(
     values = dict(items)
     lines: list[str] = []
     shown: list[Product] = []
-    if wording.intro:
-        lines.append(wording.intro.render(values, fmt))
+    intro = wording.intro.render(values, fmt) if wording.intro else ""
+    if intro:  # an intro of only variables may come out empty
+        lines.append(intro)
     for section in wording.sections:
         section_lines, chosen = _section(products, section, category, fit, values, fmt)
         lines += section_lines
@@ -123,10 +124,12 @@ class ResponseEngine:
         source = self._source
         return source.get() if isinstance(source, CatalogueFile) else source
 
-    def cues_with_facts(self, cues: Cues, category: str | None) -> Cues:
+    def cues_with_facts(
+        self, cues: Cues, category: str | None, within: ProductCatalogue | None = None
+    ) -> Cues:
         """Add the requested category and its catalogue facts, so conditions can test them."""
         category = category if category in CATEGORIES else None
-        facts = category_facts(self.products, category)
+        facts = category_facts(within or self.products, category)
         return replace(
             cues, category=category, has_deals=facts["has_deals"], has_new=facts["has_new"]
         )
@@ -154,19 +157,24 @@ class ResponseEngine:
         variant: Variant | None = None,
         compact: bool = False,
         product: Product | None = None,
+        within: ProductCatalogue | None = None,
         **values: object,
     ) -> Rendered:
+        """`within` restricts a listing to some products (a budget's), ranked the same way."""
         response = self.catalogue.get(key)
         variant = variant or response.select(cues)
         wording = variant.wording(arm)
         arm = arm if arm in variant.arm_names else BASE_ARM
         fmt = format_for(cues.channel)
         values = {**self.common(cues), **values}
+        if product is not None:  # any kind of answer about one product may name it
+            values["product"] = product.name
         if response.kind == LISTING:
-            values.update(category_facts(self.products, cues.category))
+            listed = within or self.products
+            values.update(category_facts(listed, cues.category))
             values["category"] = category_label(cues.category)
             text, shown = _listing(
-                self.products,
+                listed,
                 wording,
                 cues.category,
                 fit_of(cues, compact),

@@ -81,6 +81,7 @@ PICKS: dict[str, Callable[[ProductCatalogue, str | None], list[Product]]] = {
     "best_value": lambda c, cat: sorted(
         c.in_category(cat), key=lambda p: (not p.on_deal, p.deal_price)
     ),
+    "cheapest": lambda c, cat: sorted(c.in_category(cat), key=lambda p: (p.deal_price, -p.rating)),
     "deals": lambda c, cat: c.deals(cat),
     "deals_new_first": lambda c, cat: sorted(
         c.deals(cat), key=lambda p: (not c.is_new(p), -p.discount_pct)

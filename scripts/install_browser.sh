@@ -2,6 +2,7 @@
 # Make sure the browser tests can run; cheap when nothing is missing.
 #  - Debian's chromium (/usr/bin/chromium); playwright's own browser download
 #    does not work on this machine, so playwright-core drives the Debian one
+#  - Debian's fonts-noto-color-emoji: the page's emoji (👍 👎) need a colour emoji font
 #  - tests/browser/node_modules (playwright-core, from package-lock.json)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,10 +13,13 @@ need_root() {
   else echo "Error: '$*' needs root; install chromium by hand or run as root" >&2; exit 1; fi
 }
 
-if [[ ! -x /usr/bin/chromium ]]; then
-  echo "==> installing chromium (Debian package)"
+missing=()
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || missing+=(fonts-noto-color-emoji)
+if ((${#missing[@]})); then
+  echo "==> installing ${missing[*]} (Debian packages)"
   need_root apt-get update -qq
-  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [[ ! -d tests/browser/node_modules/playwright-core ]]; then

@@ -40,7 +40,7 @@ step "rasa test: stories" $RASA test core --stories tests/stories --model models
   --fail-on-prediction-errors --out "$results/core" --quiet
 nlu_eval() {
   $RASA test nlu --nlu tests/nlu/test_nlu.yml --model models --out "$results/nlu" --quiet &&
-    .venv/bin/python scripts/check_nlu.py "$results/nlu/intent_report.json"
+    .venv/bin/python scripts/check_nlu.py "$results/nlu"
 }
 step "rasa test: NLU (held-out set)" nlu_eval
 

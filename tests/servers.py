@@ -19,6 +19,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 VAR = ROOT / "var" / "pytest"
 # Shared by the action servers and Rasa servers a test run starts (endpoints.yml headers).
 ACTION_SECRET = secrets.token_hex(16)
+GATEWAY_SECRET = secrets.token_hex(16)  # vouches for the gateway's `account` metadata
 # Encryption and pseudonym keys of the processes a test run starts (never the dev files).
 ENCRYPTION_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 PSEUDONYM_KEY = secrets.token_hex(32)
@@ -313,6 +314,7 @@ def rasa_env() -> dict[str, str]:
         PYTHONWARNINGS="ignore",
         SANIC_HOST="127.0.0.1",
         PZ_ACTION_SECRET=ACTION_SECRET,
+        PZ_GATEWAY_SECRET=GATEWAY_SECRET,
         PZ_ENCRYPTION_KEYS=ENCRYPTION_KEY,
         PZ_PSEUDONYM_KEY=PSEUDONYM_KEY,
     )

@@ -11,6 +11,7 @@ import concurrent.futures
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -65,7 +66,7 @@ class Stack:
         return resp.json()
 
     def say(self, sender: str, text: str, **metadata: str) -> str:
-        return "\n".join(m.get("text", "") for m in self.messages(sender, text, **metadata))
+        return "\n".join(m["text"] for m in self.messages(sender, text, **metadata) if "text" in m)
 
     def set_profile(self, sender: str, **fields: str) -> None:
         """A returning customer: a profile, and yes to personalization."""
@@ -338,8 +339,10 @@ def test_odd_but_valid_input_gets_an_answer(stack: Stack, case, body):
     resp = stack.post(body)
 
     assert resp.status_code == 200, resp.text
-    texts = [m.get("text", "") for m in resp.json()]
+    texts = [m["text"] for m in resp.json() if "text" in m]
     assert texts and all(texts)
+    # REST keeps the plain text; a rich payload (cards) comes alongside, never instead.
+    assert all(m.get("text") or m.get("custom", {}).get("voltmart") == 1 for m in resp.json())
 
 
 def test_unknown_sender_gets_the_default_persona(stack: Stack):
@@ -579,8 +582,45 @@ def test_web_chat_in_a_real_browser(gateway: str, persona: str, expected: str, s
     assert run.returncode == 0 and result["ok"], run.stdout + run.stderr
     assert expected in result["reply"]  # an experiment may add an intro line
     assert result["rated"].startswith("Thanks for letting me know!")
+    # The 👍 on the button is drawn in colour: the page's fonts include a colour emoji font.
+    assert result["emoji"]["coloured"] > 100, result["emoji"]
     rated = [e for _, e in stack.redis.xrange("pz:feedback") if e["user"] == result["sender"]]
     assert [e["rating"] for e in rated] == ["up"]
+    assert shot.stat().st_size > 10_000
+
+
+def test_cards_compare_and_add_to_cart_in_a_real_browser(gateway: str):
+    import subprocess
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "webchat-shop.png"
+    args = [
+        "--url",
+        gateway,
+        "--persona",
+        "frequent_buyer",
+        "--message",
+        "laptops between 1000 and 2000 euros",
+        "--expect",
+        "laptops",
+        "--shop",
+        "--screenshot",
+        str(shot),
+    ]
+    run = subprocess.run(
+        ["node", str(ROOT / "tests" / "browser" / "chat.mjs"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert run.returncode == 0 and result["ok"], run.stdout + run.stderr
+    shop = result["shop"]
+    assert len(shop["names"]) >= 2 and all(shop["stock"])
+    # "Compare" on a card compares it with the others the listing showed.
+    assert shop["columns"][1] == shop["names"][0] and len(shop["columns"]) >= 3
+    assert shop["rows"] >= 3
+    assert shop["added"].startswith(f"Added 1 × {shop['addedName']} to your cart")
     assert shot.stat().st_size > 10_000
 
 
@@ -690,6 +730,169 @@ def test_a_burst_far_over_the_rate_limit_gets_429_with_retry_after(gateway: str)
     assert gateway_chat(gateway, other, {"message": "hi"}).status_code == 200
 
 
+# --- Shopping beyond recommendations (issue 14) -------------------------------------------
+
+ORDER = re.compile(r"VM-[0-9A-F]{8}")
+HONEST_ACTIONS = {"action_out_of_scope", "action_help", "action_default_fallback"}
+# Small talk answers nothing about the shop: not wrong for an unsupported question.
+HARMLESS_ACTIONS = {"action_greet", "action_goodbye", "action_thank", "utter_iamabot"}
+UNKNOWN_PRODUCT = "I couldn't find "  # responses/catalogue.yml unknown_product
+
+
+def turn_actions(stack: Stack, sender: str) -> list[str]:
+    """The actions Rasa ran for the sender's latest message (from the Redis tracker)."""
+    events = json.loads(stack.redis.get(f"pz:tracker:{sender}"))["events"]
+    last_user = max(i for i, e in enumerate(events) if e["event"] == "user")
+    return [
+        e["name"]
+        for e in events[last_user + 1 :]
+        if e["event"] == "action" and e["name"] != "action_listen"
+    ]
+
+
+def latest_intent(stack: Stack, sender: str) -> dict:
+    events = json.loads(stack.redis.get(f"pz:tracker:{sender}"))["events"]
+    parsed = [e for e in events if e["event"] == "user"][-1]["parse_data"]["intent"]
+    return {"name": parsed.get("name"), "confidence": round(parsed.get("confidence") or 0, 3)}
+
+
+def test_budget_compare_cart_checkout_and_order_status_through_the_gateway(
+    gateway: str, stack: Stack
+):
+    token, sender = demo_token(gateway, "tech_enthusiast")
+
+    def chat(text: str) -> list[dict]:
+        resp = gateway_chat(gateway, token, {"message": text})
+        assert resp.status_code == 200 and resp.json()["fallback"] is False, resp.text
+        return resp.json()["messages"]
+
+    budget = chat("laptops between 1000 and 2000 euros")
+    cards = next(m["custom"] for m in budget if "custom" in m)
+    assert cards["type"] == "products" and cards["products"]
+    assert all(
+        1000 <= float(c["price"].strip("€").replace(",", ""))
+        for c in cards["products"]
+        if not c["deal_price"]
+    )
+    first, second = cards["products"][0]["name"], cards["products"][1]["name"]
+    table = next(
+        m["custom"] for m in chat(f"compare the {first} and the {second}") if "custom" in m
+    )
+    assert table["type"] == "comparison" and table["products"] == [first, second]
+    assert chat(f"I'll take the {first}")[0]["text"].startswith(f"Added 1 × {first} to your cart")
+    cart = next(m["custom"] for m in chat("what's in my cart?") if "custom" in m)
+    assert cart["type"] == "cart" and [i["name"] for i in cart["items"]] == [first]
+    placed = chat("check out")[0]["text"]
+    order_id = ORDER.search(placed).group(0)
+    assert placed.startswith(f"Thank you! Order {order_id} is placed")
+    assert chat("check out")[0]["text"].startswith(
+        f"That cart is already ordered: order {order_id}"
+    )
+    status = chat("where is my order?")[0]["text"]
+    assert status.startswith(f"Order {order_id} (1 × {first}") and "being packed" in status
+
+    # Rasa's REST webhook without the gateway: claiming the member's account is ignored.
+    direct = stack.messages(sender, "where is my order?", account="member")
+    assert direct[0]["text"].startswith("Please sign in first so I can show your orders")
+    assert order_id not in json.dumps(direct)
+    guest, _ = demo_token(gateway, "default")
+    answer = gateway_chat(gateway, guest, {"message": f"where is order {order_id}?"}).json()
+    assert answer["messages"][0]["text"].startswith("Please sign in first")
+
+
+def test_store_policies_come_from_the_response_selector_never_a_product_sheet(stack: Stack):
+    stack.set_profile("policy_regular", order_count="7", segment="casual_browser")
+    for question, start in [
+        ("how much is shipping?", "Delivery takes 1–3 working days"),
+        ("can i get a refund if i return it", "You can return anything within 30 days"),
+        ("does the warranty cover a broken screen", "Every product comes with a 2-year warranty"),
+        ("can I pay with paypal", "We accept Visa"),
+        ("when is the store open", "This chat is open around the clock"),
+    ]:
+        sender = f"policy_{hashlib.sha1(question.encode()).hexdigest()[:8]}"
+        text = stack.say(sender, question)
+        assert text.startswith(start), (question, text)
+        assert turn_actions(stack, sender)[:2] == ["utter_policy", "action_policy_for_you"]
+    regular = stack.say("policy_regular", "what does delivery cost?")
+    assert "with 7 orders behind you, delivery is free on every order" in regular
+
+
+def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
+    assert "out of stock right now" in stack.say("stock_user", "is the veyra fold in stock?")
+    assert "only 1 left" in stack.say("stock_user", "is the aeris 13 available?")
+    assert stack.say("budget_user", "phones under -50 euros").startswith("I can't search with")
+    assert "Sorry, I can't work in" in stack.say("budget_user", "laptops under 500 bitcoin")
+    one = stack.say("compare_user", "compare the Nova X12")
+    assert one.startswith("Which products should I compare Nova X12 with?")
+
+
+# Issue 14's bar for wrong answers to unsupported questions, and the floor this data reaches
+# today (README, "Quality figures"): the floor catches regressions; the bar is not met yet.
+UNSUPPORTED_BAR = 0.02
+UNSUPPORTED_FLOOR = 0.20
+
+
+@pytest.fixture(scope="module")
+def unsupported(stack: Stack) -> dict:
+    """tests/nlu/unsupported.yml through the real Rasa and action server, each question
+    from a new sender; a wrong answer is an unrelated shop action or product sheet, an
+    honest one is "can't help" / "didn't get that" / "no such product"."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "tests" / "nlu" / "unsupported.yml").read_text())
+    questions = [q[2:].strip() for q in data["nlu"][0]["examples"].splitlines() if q.strip()]
+
+    def one(item: tuple[int, str]) -> dict:
+        i, question = item
+        sender = f"unsupported_{i}"
+        text = stack.say(sender, question)
+        actions = turn_actions(stack, sender)
+        answered = next((a for a in actions if a != "action_session_start"), "none")
+        honest = answered in HONEST_ACTIONS or text.startswith(UNKNOWN_PRODUCT)
+        wrong = not honest and answered not in HARMLESS_ACTIONS
+        intent = latest_intent(stack, sender)
+        return {
+            "question": question,
+            "intent": intent,
+            "action": answered,
+            "wrong": wrong,
+            "reply": text[:120],
+        }
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, enumerate(questions)))
+    wrong = [r for r in results if r["wrong"]]
+    report = {
+        "questions": len(results),
+        "wrong": len(wrong),
+        "wrong_rate": round(len(wrong) / len(results), 4),
+        "honest": sum(r["action"] in HONEST_ACTIONS for r in results),
+        "bar": UNSUPPORTED_BAR,
+        "wrong_answers": wrong,
+    }
+    out = ROOT / "var" / "test-results" / "unsupported.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"unsupported questions: {len(wrong)}/{len(results)} wrong, see {out}")
+    return report
+
+
+def test_unsupported_questions_mostly_get_an_honest_answer(unsupported: dict):
+    assert unsupported["questions"] >= 150
+    assert unsupported["honest"] > unsupported["questions"] / 2
+    assert unsupported["wrong_rate"] <= UNSUPPORTED_FLOOR, json.dumps(
+        unsupported["wrong_answers"], indent=2
+    )
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 14 bar (at most 2% wrong) not met yet: see README Quality figures"
+)
+def test_unsupported_questions_meet_the_issue_bar(unsupported: dict):
+    assert unsupported["wrong_rate"] <= UNSUPPORTED_BAR
+
+
+# Last: it stops the Rasa server the module's other tests use.
 def test_gateway_answers_with_a_fallback_when_rasa_is_down(gateway: str, stack: Stack):
     """Runs last in this module: it stops the Rasa server.
 

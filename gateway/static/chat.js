@@ -1,7 +1,8 @@
 // Voltmart web chat: sign in as a demo persona, then chat through the gateway.
 //   POST /demo/login {"persona"} -> {"access_token", "sender", "persona", "expires_in"}
 //   POST /v1/chat    {"message"} with "Authorization: Bearer <token>" and "X-Timezone"
-//                    -> {"sender", "messages": [{"text"}], "fallback"}
+//                    -> {"sender", "messages": [{"text", "buttons"} | {"custom"}], "fallback"}
+// A "custom" message is a rich answer (cards, a comparison table, a cart): rich.js draws it.
 // Every text from the server is rendered with textContent, never as HTML.
 "use strict";
 
@@ -214,6 +215,25 @@
     }
   }
 
+  // A rich answer; its buttons send their payload like a quick reply.
+  function addRich(payload) {
+    let rich = null;
+    try {
+      rich = window.VoltmartRich && window.VoltmartRich.render(payload, (p, title) => {
+        if (!busy) sendMessage(p, title);
+      });
+    } catch (err) {
+      // A drawing bug is not a network failure: say so; the text above is the answer.
+      console.error("rich answer not shown", err);
+      addError("Part of this answer could not be shown; the text above says the same.");
+      return false;
+    }
+    if (!rich) return false;
+    ui.messages.append(rich);
+    scrollToEnd();
+    return true;
+  }
+
   async function sendMessage(rawText, shown) {
     const text = String(rawText || "").trim();
     if (!text || busy) return;
@@ -259,14 +279,19 @@
           + "Please try again.");
         return;
       }
-      const replies = data.messages.filter(
-        (m) => m && typeof m.text === "string" && m.text.trim() !== "");
-      if (replies.length === 0) {
-        addNotice("The assistant had nothing to say to that. Try asking another way.");
+      let shownAny = false;
+      for (const m of data.messages) {
+        if (!m || typeof m !== "object") continue;
+        if (typeof m.text === "string" && m.text.trim() !== "") {
+          addBubble("bot", m.text);
+          if (Array.isArray(m.buttons)) addButtons(m.buttons);
+          shownAny = true;
+        } else if (m.custom) {
+          shownAny = addRich(m.custom) || shownAny;
+        }
       }
-      for (const m of replies) {
-        addBubble("bot", m.text);
-        if (Array.isArray(m.buttons)) addButtons(m.buttons);
+      if (!shownAny) {
+        addNotice("The assistant had nothing to say to that. Try asking another way.");
       }
     } catch (err) {
       if (gen !== generation) return;

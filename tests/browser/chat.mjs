@@ -3,8 +3,12 @@
 //
 //   node tests/browser/chat.mjs --url http://127.0.0.1:PORT --persona bargain_hunter \
 //     --message "can you recommend a phone?" --expect "Best value smartphones" \
-//     --screenshot var/shot.png [--timeout 30000] [--viewport 390x844] [--rate Helpful]
+//     --screenshot var/shot.png [--timeout 30000] [--viewport 390x844] [--rate Helpful] [--shop]
 //
+// --rate also draws the quick reply's emoji (👍) in a canvas with the page's own font
+// stack and counts coloured pixels: without a colour emoji font it is a black box.
+// --shop expects product cards under the answer, clicks "Compare" on the first card
+// (waits for the comparison table) and then "Add to cart" (waits for the cart answer).
 // Picks the persona, signs in, waits for the "Signed in as" header, sends the
 // message with Enter and waits for a bot bubble containing --expect. Prints one
 // JSON line: {"ok": true, "persona", "sender", "reply"} and exits 0, or
@@ -48,6 +52,7 @@ function parseOptions(argv) {
       timeout: { type: "string", default: "30000" },
       viewport: { type: "string", default: "1280x800" },
       rate: { type: "string" },
+      shop: { type: "boolean", default: false },
     },
   });
   for (const name of ["url", "persona", "message", "expect"]) {
@@ -83,6 +88,7 @@ async function run(opts, state) {
   state.page = page;
   const pageErrors = [];
   page.on("pageerror", (err) => pageErrors.push(String(err && err.message ? err.message : err)));
+  page.on("console", (msg) => { if (msg.type() === "error") pageErrors.push(msg.text()); });
 
   const resp = await page.goto(opts.url, { waitUntil: "load" });
   if (!resp || !resp.ok()) throw new Error(`GET ${opts.url} answered ${resp ? resp.status() : "nothing"}`);
@@ -125,12 +131,69 @@ async function run(opts, state) {
     if (disabled === 0) throw new Error("quick replies stay clickable after use");
   }
 
+  let emoji = null;
+  if (opts.rate) emoji = await emojiPixels(page);
+  let shop = null;
+  if (opts.shop) shop = await shopFlow(page, opts.timeout);
+
   if (opts.screenshot) await screenshot(page, opts.screenshot);
   if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join("; ")}`);
   const sender = (/Signed in as (\S+)/.exec(header) || [])[1] || "";
   return {
     ok: true, persona: opts.persona, sender, reply: replies[botsBefore] ?? replies[0], rated,
+    emoji, shop,
   };
+}
+
+// The 👍 drawn with the font stack the quick replies use: coloured pixels mean a colour
+// emoji glyph was found; a missing font draws a monochrome box or nothing.
+async function emojiPixels(page) {
+  return page.evaluate(() => {
+    const button = document.querySelector(".replies .chip.reply") || document.body;
+    const family = getComputedStyle(button).fontFamily;
+    const canvas = document.createElement("canvas");
+    canvas.width = 64;
+    canvas.height = 64;
+    const ctx = canvas.getContext("2d");
+    ctx.font = `40px ${family}`;
+    ctx.textBaseline = "top";
+    ctx.fillStyle = "#000";
+    ctx.fillText("\u{1F44D}", 4, 4);
+    const data = ctx.getImageData(0, 0, 64, 64).data;
+    let inked = 0;
+    let coloured = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] < 128) continue;
+      inked += 1;
+      const hi = Math.max(data[i], data[i + 1], data[i + 2]);
+      const lo = Math.min(data[i], data[i + 1], data[i + 2]);
+      if (hi - lo > 60) coloured += 1;
+    }
+    return { inked, coloured, family };
+  });
+}
+
+async function shopFlow(page, timeout) {
+  const cards = page.getByTestId("product-card");
+  await waitFor(page, cards.first(), null, "product cards", timeout);
+  const names = (await cards.locator(".card-name").allTextContents()).map((t) => t.trim());
+  const stock = (await cards.locator(".card-stock").allTextContents()).map((t) => t.trim());
+  await cards.first().locator(".card-action", { hasText: "Compare" }).click();
+  const table = page.getByTestId("comparison-table").last();
+  await waitFor(page, table, null, "the comparison table", timeout);
+  const columns = (await table.locator("thead th").allTextContents()).map((t) => t.trim());
+  const rows = await table.locator("tbody tr").count();
+  await page.waitForFunction(() => document.getElementById("typing")?.hidden !== false,
+    null, { timeout });
+  const before = await page.locator(".msg.bot").count();
+  // The first card that can go into the cart (an out-of-stock card offers a notification).
+  const buyable = page.getByTestId("product-card")
+    .filter({ has: page.locator(".card-action", { hasText: "Add to cart" }) }).first();
+  const addedName = (await buyable.locator(".card-name").textContent()).trim();
+  await buyable.locator(".card-action", { hasText: "Add to cart" }).click();
+  const added = page.locator(".msg.bot").nth(before);
+  await waitFor(page, added, null, "the answer to Add to cart", timeout);
+  return { names, stock, columns, rows, addedName, added: (await added.textContent()).trim() };
 }
 
 // Wait for a locator (optionally with text matching re), but fail early with the

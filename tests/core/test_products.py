@@ -77,3 +77,36 @@ def test_good_minimal_file(tmp_path):
     path.write_text(GOOD)
     product = load_products(path).products[0]
     assert product.release_date == dt.date(2026, 1, 1) and product.discount_pct == 0
+
+
+def test_typed_names_with_typos_match_the_catalogue_above_the_threshold():
+    catalogue = load_products()
+    assert catalogue.match("kestral s3").name == "Kestrel S3"
+    assert catalogue.match("Nova X21").name == "Nova X12"
+    assert catalogue.match("nova") is None  # too short to mean one product
+    assert catalogue.match("fridge") is None
+    assert catalogue.match("") is None
+
+
+def test_products_named_in_a_message_in_order_longest_name_first():
+    catalogue = load_products()
+    names = lambda text: [p.name for p in catalogue.mentioned(text)]  # noqa: E731
+    assert names("compare the nova x21 and kestral s3") == ["Nova X12", "Kestrel S3"]
+    assert names("meridian pad pro vs meridian pad") == ["Meridian Pad Pro", "Meridian Pad"]
+    assert names("is the Corvo Book 14, or the Calma Note 15 better?") == [
+        "Corvo Book 14",
+        "Calma Note 15",
+    ]
+    assert names("what's the weather like") == []
+    assert names("") == []
+
+
+def test_stock_states_and_subsets():
+    catalogue = load_products()
+    assert catalogue.find("Veyra Fold").stock_state == "out"
+    assert catalogue.find("Kestrel S3").stock_state == "low"
+    assert catalogue.find("Nova X12").stock_state == "in_stock"
+    phones = catalogue.in_category("smartphones")[:2]
+    subset = catalogue.subset(phones)
+    assert list(subset.products) == phones and subset.new_since == catalogue.new_since
+    assert catalogue.subset(phones) is subset  # reused, so cached listings are too

@@ -23,11 +23,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from core.vouching import VOUCH_HEADER
 from gateway.app import create_app
 from gateway.auth import TokenIssuer
 from gateway.config import Client, GatewayConfig, RateLimit, hash_secret
 
 CRM_SECRET = "crm-secret-" + "x" * 20
+GATEWAY_SECRET = "gateway-secret-" + "y" * 20  # vouches to Rasa (core/accounts.py)
 BOTH_SECRET = "both-secret-" + "y" * 20
 
 
@@ -38,6 +40,7 @@ class RasaStub:
         self.calls: list[dict[str, Any]] = []
         self.mode = "ok"
         self.delay = 3.0
+        self.vouches: list[str | None] = []  # the gateway-secret header of each call
         self.release = asyncio.Event()
         self.app = web.Application()
         self.app.router.add_post("/webhooks/rest/webhook", self.webhook)
@@ -54,6 +57,7 @@ class RasaStub:
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.calls.append(body)
+        self.vouches.append(request.headers.get(VOUCH_HEADER))
         if self.mode == "slow":
             try:
                 await asyncio.wait_for(self.release.wait(), self.delay)
@@ -82,6 +86,17 @@ class RasaStub:
                         ],
                     },
                     {"text": "plain", "buttons": "nope"},
+                ]
+            )
+        if self.mode == "rich":  # cards beside the text, and payloads that are not ours
+            cards = {"voltmart": 1, "type": "products", "title": "Phones", "products": []}
+            return web.json_response(
+                [
+                    {"text": "Phones for you:", "buttons": [{"title": "A", "payload": "/a"}]},
+                    {"custom": cards},
+                    {"custom": {"type": "products"}},
+                    {"custom": {"voltmart": 1, "type": "script"}},
+                    {"custom": "not an object"},
                 ]
             )
         text = f"echo: {body['message']}"
@@ -115,6 +130,7 @@ def base_config(redis_url: str, rasa_url: str, **overrides: Any) -> GatewayConfi
         address_rate=RateLimit(1000, 10),
         user_rate=RateLimit(1000, 10),
         demo_login=True,
+        rasa_secret=GATEWAY_SECRET,
     )
     return replace(config, **overrides)
 

@@ -14,6 +14,7 @@ import pytest
 
 from core.limits import TURN_FALLBACK_TEXT
 from gateway.handlers import GATEWAY
+from tests.gateway.conftest import GATEWAY_SECRET
 from tests.servers import free_port
 
 IPHONE = (
@@ -123,7 +124,25 @@ async def test_context_from_headers_reaches_rasa(gw, rasa):
         "region": "FR",
         "device": "mobile",
         "channel": "web",
+        "account": "member",
     }
+    assert rasa.vouches == [GATEWAY_SECRET]
+
+
+async def test_the_token_says_member_or_guest_whatever_the_client_claims(gw, rasa):
+    await gw.chat({"message": "hi", "metadata": {"account": "member"}}, sub="guest_0a1b2c3d")
+    await gw.chat({"message": "hi", "metadata": {"account": "guest"}}, sub="user_bargain")
+    assert [c["metadata"]["account"] for c in rasa.calls] == ["guest", "member"]
+
+
+async def test_rich_payloads_are_forwarded_beside_the_text_and_others_dropped(gw, rasa):
+    rasa.mode = "rich"
+    resp = await gw.chat({"message": "phones"})
+    messages = (await resp.json())["messages"]
+    assert messages == [
+        {"text": "Phones for you:", "buttons": [{"title": "A", "payload": "/a"}]},
+        {"custom": {"voltmart": 1, "type": "products", "title": "Phones", "products": []}},
+    ]
 
 
 async def test_unusable_headers_give_no_timezone_and_region_from_the_address(gw, rasa):

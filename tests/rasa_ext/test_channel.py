@@ -15,6 +15,7 @@ from rasa_ext.channels import (
     GuardedRestInput,
     answer_within,
     parse_message_request,
+    vouched,
 )
 
 
@@ -92,3 +93,21 @@ async def test_every_turn_ends_in_an_answer_within_the_deadline():
     assert answer[0]["text"] == TURN_FALLBACK_TEXT and "late" not in finished
     await asyncio.sleep(0.4)
     assert "late" in finished  # the turn was not cancelled: it ends under the user's lock
+
+
+@pytest.mark.parametrize(
+    ("token", "secret", "kept"),
+    [
+        ("s3cret-value", "s3cret-value", True),
+        ("wrong", "s3cret-value", False),
+        (None, "s3cret-value", False),
+        ("", "", False),  # no secret configured: nobody is vouched for
+        ("anything", "", False),
+    ],
+)
+def test_only_the_gateway_may_say_whose_account_a_message_is(token, secret, kept):
+    metadata = {"account": "member", "timezone": "Europe/Berlin"}
+    out = vouched(metadata, token, secret)
+    assert out == (metadata if kept else {"timezone": "Europe/Berlin"})
+    assert vouched(None, token, secret) is None
+    assert vouched({"region": "DE"}, token, secret) == {"region": "DE"}

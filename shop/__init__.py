@@ -1,0 +1,1 @@
+"""The shop itself: budgets, comparisons, carts, orders and back-in-stock requests."""
