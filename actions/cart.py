@@ -24,7 +24,7 @@ from responses.rich import cart_payload
 from shop.accounts import Account, account_of
 from shop.carts import MAX_LINES, MAX_PER_LINE, Cart, ShopUnavailable
 from shop.notify import MAX_REQUESTS, request_notification
-from shop.orders import ORDER_ID, PlacedOrder, priced_lines
+from shop.orders import ORDER_ID, PlacedOrder, lines_total, priced_lines
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +55,17 @@ def units(count: int) -> str:
 
 
 def cart_items(cart: Cart, catalogue) -> tuple[list[dict], float]:
-    lines, _ = priced_lines(cart, catalogue)
+    lines = priced_lines(cart, catalogue)
     items = [
         {
             "name": line.name,
             "quantity": line.quantity,
             "price": euros(line.price),
-            "line_total": euros(line.price * line.quantity),
+            "line_total": euros(line.total),
         }
         for line in lines
     ]
-    return items, round(sum(line.price * line.quantity for line in lines), 2)
+    return items, lines_total(lines)
 
 
 def refusal(product: Product, quantity: int | None) -> str | None:

@@ -59,7 +59,7 @@ class Cart:
 
 def parse_cart(raw: dict) -> Cart:
     """A cart from HGETALL (bytes or str); unreadable quantities are left out."""
-    text = {_s(k): _s(v) for k, v in raw.items()}
+    text = {as_text(k): as_text(v) for k, v in raw.items()}
     items = {}
     for name, value in text.items():
         if name.startswith(ITEM) and value.isdigit() and int(value) > 0:
@@ -67,7 +67,8 @@ def parse_cart(raw: dict) -> Cart:
     return Cart(items, text.get("rev", "0"), text.get("ordered") or None)
 
 
-def _s(value: object) -> str:
+def as_text(value: object) -> str:
+    """A Redis reply (bytes without decode_responses) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

@@ -4,7 +4,7 @@ rest of the user's keys. Stored only with consent (the action checks)."""
 
 from __future__ import annotations
 
-from shop.carts import CartStore
+from shop.carts import CartStore, as_text
 
 MAX_REQUESTS = 50  # products one shopper may wait for
 
@@ -13,7 +13,7 @@ async def request_notification(carts: CartStore, user_id: str, product_id: str, 
     """Record the request; False when the shopper already waits for MAX_REQUESTS others."""
     key = carts.keys.notify(user_id)
     waiting = await carts.call(carts.client.hkeys(key))
-    names = {w.decode() if isinstance(w, bytes) else w for w in waiting}
+    names = {as_text(w) for w in waiting}
     if product_id not in names and len(names) >= MAX_REQUESTS:
         return False
     await carts.call(carts.client.hset(key, product_id, round(now, 3)))

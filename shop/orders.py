@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from core.products import ProductCatalogue
 from realtime.stream import publish_event, purchase_event
-from shop.carts import Cart, CartStore, ShopUnavailable
+from shop.carts import Cart, CartStore, ShopUnavailable, as_text
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class Line:
     name: str
     quantity: int
     price: float  # euros per unit at checkout
+
+    @property
+    def total(self) -> float:
+        return self.price * self.quantity
 
 
 @dataclass(frozen=True)
@@ -110,17 +114,21 @@ def new_order_id() -> str:
     return f"VM-{secrets.token_hex(4).upper()}"
 
 
-def priced_lines(cart: Cart, catalogue: ProductCatalogue) -> tuple[list[Line], list[str]]:
-    """The cart's lines at today's prices, and the ids no longer in the catalogue."""
-    lines, gone = [], []
+def priced_lines(cart: Cart, catalogue: ProductCatalogue) -> list[Line]:
+    """The cart's lines at today's prices; products the catalogue no longer has are left
+    out (they stay in the cart, and a cart of only those checks out as empty)."""
+    lines = []
     for product_id, quantity in cart.items.items():
         product = catalogue.find(product_id)
-        if product is None:
-            gone.append(product_id)
-        else:
+        if product is not None:
             price = product.deal_price if product.on_deal else product.price
             lines.append(Line(product.id, product.name, quantity, price))
-    return lines, gone
+    return lines
+
+
+def lines_total(lines: list[Line]) -> float:
+    """What the lines cost together, in euros to the cent (a cart's total, an order's)."""
+    return round(sum(line.total for line in lines), 2)
 
 
 @dataclass(frozen=True)
@@ -142,19 +150,19 @@ class OrderStore:
         self, owner: str, user_id: str, catalogue: ProductCatalogue, now: float
     ) -> Checkout:
         cart = await self.carts.get(owner)
-        lines, _ = priced_lines(cart, catalogue)
+        lines = priced_lines(cart, catalogue)
         if not lines and cart.items:  # only products the catalogue dropped
             return Checkout("empty")
         order = PlacedOrder(
             new_order_id(),
             now,
             tuple(lines),
-            round(sum(line.price * line.quantity for line in lines), 2),
+            lines_total(lines),
         )
         keys = [self.keys.cart(owner), self.keys.orders(owner), self.keys.order_records(owner)]
         args = [cart.rev, order.id, now, order.record()]
         outcome, order_id = await self.carts.call(self._checkout(keys=keys, args=args))
-        outcome, order_id = _s(outcome), _s(order_id)
+        outcome, order_id = as_text(outcome), as_text(order_id)
         if outcome != "placed":
             return Checkout(
                 outcome, await self.find(owner, order_id) if order_id else None, order_id
@@ -164,7 +172,7 @@ class OrderStore:
 
     async def _publish(self, user_id: str, order: PlacedOrder, catalogue: ProductCatalogue) -> None:
         """The order as a purchase event; the order stands if the stream is down (logged)."""
-        top = max(order.lines, key=lambda line: line.price * line.quantity)
+        top = max(order.lines, key=lambda line: line.total)
         product = catalogue.find(top.product_id)
         event = purchase_event(
             user_id, order.total, product.category if product else "", order.placed_at, order.id
@@ -189,7 +197,3 @@ class OrderStore:
             return []
         raws = await self.carts.call(client.hmget(self.keys.order_records(owner), ids))
         return [o for o in (parse_order(r) for r in raws if r is not None) if o is not None]
-
-
-def _s(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
