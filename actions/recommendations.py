@@ -5,9 +5,22 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 
 from actions.base import PersonalizedAction
+from actions.shopping import named_products
 from actions.turns import latest_intent, latest_text, requested_category
+from core.products import ProductCatalogue
 from personalization.resolution import Resolution
 from personalization.responder import Ask
+
+
+def unknown_only(catalogue: ProductCatalogue, tracker: Tracker) -> Ask | None:
+    """ "Recommend a good book": the message names a thing the catalogue does not have and
+    no category; showing other products instead would answer a question nobody asked."""
+    if requested_category(tracker) is not None:
+        return None
+    found, unknown = named_products(catalogue, tracker)
+    if unknown and not found:
+        return Ask("unknown_product", values={"typed": unknown[:60]})
+    return None
 
 
 class ActionRecommendProducts(PersonalizedAction):
@@ -19,6 +32,9 @@ class ActionRecommendProducts(PersonalizedAction):
         recent purchase, the category they were looking at, their favourite, their last
         order's; a placed shopper with no history gets their segment's picks across the
         shop. Only a shopper nobody has placed yet is asked back."""
+        unknown = unknown_only(self.services.products, tracker)
+        if unknown is not None:
+            return unknown
         profile, facts = resolution.profile, resolution.facts
         category = requested_category(tracker, carry_over=True) or next(
             (
@@ -45,6 +61,9 @@ class ActionShowDeals(PersonalizedAction):
         return "action_show_deals"
 
     async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+        unknown = unknown_only(self.services.products, tracker)
+        if unknown is not None:
+            return unknown
         # "Yes" to the offer after a recommendation means that category's deals.
         carry_over = latest_intent(tracker) == "affirm"
         return Ask(
@@ -57,6 +76,9 @@ class ActionShowNewArrivals(PersonalizedAction):
         return "action_show_new_arrivals"
 
     async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+        unknown = unknown_only(self.services.products, tracker)
+        if unknown is not None:
+            return unknown
         return Ask("new_arrivals", category=requested_category(tracker), decision=True, cards=True)
 
 

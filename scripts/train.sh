@@ -5,7 +5,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 model=models/voltmart.tar.gz
 fp_file=models/.fingerprint
-fingerprint=$(find config.yml domain.yml data -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-32)
+fingerprint=$(find config.yml domain.yml data rasa_ext/scope.py -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-32)
 if [[ -f $model && -f $fp_file && $(cat "$fp_file") == "$fingerprint" ]]; then
   echo "==> model is up to date ($model)"
   exit 0

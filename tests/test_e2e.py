@@ -737,6 +737,19 @@ HONEST_ACTIONS = {"action_out_of_scope", "action_help", "action_default_fallback
 # Small talk answers nothing about the shop: not wrong for an unsupported question.
 HARMLESS_ACTIONS = {"action_greet", "action_goodbye", "action_thank", "utter_iamabot"}
 UNKNOWN_PRODUCT = "I couldn't find "  # responses/catalogue.yml unknown_product
+# Answers that only ask back (which model, which kind of product): they claim nothing, so
+# they are not wrong, but the report counts them apart from the honest "can't help".
+ASK_BACK_KEYS = ("ask_product", "ask_category")
+
+
+def ask_back_openings() -> tuple[str, ...]:
+    """How each variant of the ask-back answers starts (its text up to the first value)."""
+    import yaml
+
+    responses = yaml.safe_load((ROOT / "responses" / "catalogue.yml").read_text())["responses"]
+    return tuple(
+        v["text"].split("{", 1)[0] for key in ASK_BACK_KEYS for v in responses[key]["variants"]
+    )
 
 
 def turn_actions(stack: Stack, sender: str) -> list[str]:
@@ -750,9 +763,13 @@ def turn_actions(stack: Stack, sender: str) -> list[str]:
     ]
 
 
-def latest_intent(stack: Stack, sender: str) -> dict:
+def latest_parse(stack: Stack, sender: str) -> dict:
     events = json.loads(stack.redis.get(f"pz:tracker:{sender}"))["events"]
-    parsed = [e for e in events if e["event"] == "user"][-1]["parse_data"]["intent"]
+    return [e for e in events if e["event"] == "user"][-1]["parse_data"]
+
+
+def latest_intent(stack: Stack, sender: str) -> dict:
+    parsed = latest_parse(stack, sender)["intent"]
     return {"name": parsed.get("name"), "confidence": round(parsed.get("confidence") or 0, 3)}
 
 
@@ -813,6 +830,8 @@ def test_store_policies_come_from_the_response_selector_never_a_product_sheet(st
         text = stack.say(sender, question)
         assert text.startswith(start), (question, text)
         assert turn_actions(stack, sender)[:2] == ["utter_policy", "action_policy_for_you"]
+        # The scope guard (rasa_ext/scope.py) is in the served model and let it through.
+        assert latest_parse(stack, sender)["scope"]["turned_away"] is False
     regular = stack.say("policy_regular", "what does delivery cost?")
     assert "with 7 orders behind you, delivery is free on every order" in regular
 
@@ -829,7 +848,7 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 # Issue 14's bar for wrong answers to unsupported questions, and the floor this data reaches
 # today (README, "Quality figures"): the floor catches regressions; the bar is not met yet.
 UNSUPPORTED_BAR = 0.02
-UNSUPPORTED_FLOOR = 0.20
+UNSUPPORTED_FLOOR = 0.10
 
 
 @pytest.fixture(scope="module")
@@ -841,6 +860,7 @@ def unsupported(stack: Stack) -> dict:
 
     data = yaml.safe_load((ROOT / "tests" / "nlu" / "unsupported.yml").read_text())
     questions = [q[2:].strip() for q in data["nlu"][0]["examples"].splitlines() if q.strip()]
+    openings = ask_back_openings()
 
     def one(item: tuple[int, str]) -> dict:
         i, question = item
@@ -849,13 +869,17 @@ def unsupported(stack: Stack) -> dict:
         actions = turn_actions(stack, sender)
         answered = next((a for a in actions if a != "action_session_start"), "none")
         honest = answered in HONEST_ACTIONS or text.startswith(UNKNOWN_PRODUCT)
-        wrong = not honest and answered not in HARMLESS_ACTIONS
+        asked_back = not honest and text.startswith(openings)
+        wrong = not (honest or asked_back) and answered not in HARMLESS_ACTIONS
         intent = latest_intent(stack, sender)
+        scope = latest_parse(stack, sender).get("scope") or {}
         return {
             "question": question,
             "intent": intent,
+            "scope": scope.get("turned_away", False),
             "action": answered,
             "wrong": wrong,
+            "asked_back": asked_back,
             "reply": text[:120],
         }
 
@@ -867,6 +891,8 @@ def unsupported(stack: Stack) -> dict:
         "wrong": len(wrong),
         "wrong_rate": round(len(wrong) / len(results), 4),
         "honest": sum(r["action"] in HONEST_ACTIONS for r in results),
+        "asked_back": sum(r["asked_back"] for r in results),
+        "turned_away_by_scope_guard": sum(bool(r["scope"]) for r in results),
         "bar": UNSUPPORTED_BAR,
         "wrong_answers": wrong,
     }

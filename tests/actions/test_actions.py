@@ -19,6 +19,7 @@ from core.products import load_products
 from core.traits import PRESETS, UNPLACED
 from experiments.policy import ArmChooser
 from personalization.store import ProfileStore
+from tests.actions.turns import message
 from tests.conftest import services, tracker_from_fixture
 
 BASE = ArmChooser(None, None)  # no experiments, no bandit: every answer in its base wording
@@ -485,3 +486,38 @@ async def test_session_start_carries_the_experiment_exposures(store, domain):
 
     carried = [e for e in events if e.get("name") == "experiments"]
     assert [e["value"] for e in carried] == [{"reco-intro": "savings"}]  # sticky, no Redis read
+
+
+@pytest.mark.parametrize(
+    "action_class", [ActionRecommendProducts, ActionShowDeals, ActionShowNewArrivals]
+)
+async def test_a_thing_the_shop_does_not_sell_is_said_not_replaced(store, domain, action_class):
+    """Asked for "a good book": no laptops instead (one of issue 14's wrong answers)."""
+    await store.put_profile(
+        "user_test", {"segment": "bargain_hunter", "favourite_category": "laptops"}
+    )
+    action = action_class(services(store, chooser=BASE))
+    text, events = await run(
+        action,
+        message("recommend a good book", "ask_recommendation", [("product", "book")]),
+        domain,
+    )
+    assert text.startswith('I couldn\'t find "book" in our catalogue.')
+    assert slot_set(events, "shown_products") is None
+    # A product the shop has, or a category named beside the unknown word, still answers.
+    named, _ = await run(
+        action,
+        message("anything like the nova x12", "ask_recommendation", [("product", "nova x12")]),
+        domain,
+    )
+    assert not named.startswith("I couldn't find")
+    beside, _ = await run(
+        action,
+        message(
+            "laptops for reading a book",
+            "ask_recommendation",
+            [("product", "book"), ("product_category", "laptops")],
+        ),
+        domain,
+    )
+    assert "laptops" in beside.lower() and not beside.startswith("I couldn't find")

@@ -1,0 +1,173 @@
+"""The scope guard (rasa_ext/scope.py) trained, stored and loaded through Rasa's own model
+storage, on a small shop of examples."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+import skops.io as sio
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.preprocessing import FunctionTransformer
+
+from rasa_ext.scope import MODEL_FILE, SCOPE_KEY, ScopeGuard, UntrustedScopeModel, threshold_for
+
+IN_DOMAIN = {
+    "ask_recommendation": [
+        "recommend me a phone",
+        "which laptop should i buy",
+        "what headphones do you suggest",
+        "suggest a tablet for reading",
+        "what's a good smartwatch for running",
+        "recommend something for my kitchen speaker",
+        "what should i buy for gaming",
+        "help me pick a laptop",
+    ],
+    "policy": [
+        "how much is delivery",
+        "can i return my order",
+        "how long is the warranty",
+        "do you take paypal",
+        "when do you deliver",
+        "what is your returns policy",
+        "do you match prices",
+        "can i pay by card",
+    ],
+    "greet": ["hi", "hello", "hey there", "good morning"],
+}
+OUT_OF_SCOPE = [
+    "what's the weather tomorrow",
+    "tell me a joke",
+    "who won the football match",
+    "how do i cook pasta",
+    "book me a flight to rome",
+    "what's the capital of france",
+    "recommend a good restaurant",
+    "how tall is everest",
+    "sing me a song",
+    "what time is it in tokyo",
+    "write a poem about the sea",
+    "how do i bake bread",
+]
+CONFIG = {
+    **ScopeGuard.get_default_config(),
+    "guarded_intents": ["ask_recommendation", "policy"],
+    "false_reject_rate": 0.2,
+    "folds": 3,
+}
+
+
+def training_data(with_out_of_scope: bool = True) -> TrainingData:
+    examples = [
+        Message(data={TEXT: text, INTENT: intent})
+        for intent, texts in IN_DOMAIN.items()
+        for text in texts
+    ]
+    if with_out_of_scope:
+        examples += [Message(data={TEXT: t, INTENT: "out_of_scope"}) for t in OUT_OF_SCOPE]
+    return TrainingData(training_examples=examples)
+
+
+def parsed(text: str, intent: str, entities: list | None = None) -> Message:
+    ranking = [{"name": intent, "confidence": 0.97}, {"name": "out_of_scope", "confidence": 0.02}]
+    return Message(
+        data={
+            TEXT: text,
+            INTENT: {"name": intent, "confidence": 0.97},
+            INTENT_RANKING_KEY: ranking,
+            ENTITIES: entities or [],
+        }
+    )
+
+
+@pytest.fixture()
+def storage(tmp_path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+@pytest.fixture()
+def trained(storage) -> ScopeGuard:
+    guard = ScopeGuard.create(CONFIG, storage, Resource("scope"), None)
+    guard.train(training_data())
+    return guard
+
+
+def intent_of(message: Message) -> str:
+    return message.get(INTENT)["name"]
+
+
+def test_threshold_turns_away_at_most_the_allowed_share_of_in_domain():
+    probs = np.array([0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.05])
+    for rate in (0.0, 0.1, 0.3, 0.55):
+        t = threshold_for(probs, rate)
+        assert (probs >= t).mean() <= rate
+    assert threshold_for(probs, 0.0) > 0.9
+    assert 0.7 < threshold_for(probs, 0.2) <= 0.8 + 1e-9
+    assert threshold_for(np.array([]), 0.1) == 1.0
+
+
+def test_an_unsupported_question_sure_to_be_a_shop_intent_becomes_out_of_scope(trained):
+    [message] = trained.process([parsed("what's the weather like at the football", "policy")])
+    assert intent_of(message) == "out_of_scope"
+    assert message.get(INTENT_RANKING_KEY)[0]["name"] == "out_of_scope"
+    assert [r["name"] for r in message.get(INTENT_RANKING_KEY)].count("out_of_scope") == 1
+    assert message.get(INTENT_RANKING_KEY)[1]["name"] == "policy"  # DIET's guess kept
+    verdict = message.get(SCOPE_KEY)
+    assert verdict["turned_away"] and verdict["out_of_scope"] >= verdict["threshold"]
+
+
+def test_in_domain_questions_keep_their_intent(trained):
+    kept = trained.process(
+        [
+            parsed("which phone should i buy", "ask_recommendation"),
+            parsed("how much is delivery", "policy"),
+        ]
+    )
+    assert [intent_of(m) for m in kept] == ["ask_recommendation", "policy"]
+    assert all(not m.get(SCOPE_KEY)["turned_away"] for m in kept)
+
+
+def test_a_message_naming_a_catalogue_entity_is_never_turned_away(trained):
+    entity = {"entity": "product_category", "value": "laptops", "start": 0, "end": 6}
+    [message] = trained.process(
+        [parsed("laptop weather joke football", "ask_recommendation", [entity])]
+    )
+    assert intent_of(message) == "ask_recommendation" and message.get(SCOPE_KEY) is None
+
+
+def test_unguarded_intents_are_left_alone(trained):
+    [message] = trained.process([parsed("tell me a joke about the weather", "greet")])
+    assert intent_of(message) == "greet" and message.get(SCOPE_KEY) is None
+
+
+def test_the_stored_model_loads_with_the_same_verdicts(trained, storage):
+    loaded = ScopeGuard.load(CONFIG, storage, Resource("scope"), None)
+    for text in ["how do i bake a cake", "recommend me a laptop", "do you take visa"]:
+        assert loaded.verdict(text) == trained.verdict(text)
+
+
+def test_without_out_of_scope_examples_it_turns_nothing_away(storage, caplog):
+    guard = ScopeGuard.create(CONFIG, storage, Resource("empty"), None)
+    with caplog.at_level(logging.WARNING):
+        guard.train(training_data(with_out_of_scope=False))
+    assert "no 'out_of_scope' examples" in caplog.text
+    [message] = guard.process([parsed("tell me a joke", "policy")])
+    assert intent_of(message) == "policy"
+    with caplog.at_level(logging.WARNING):
+        loaded = ScopeGuard.load(CONFIG, storage, Resource("empty"), None)
+    assert "no trained model" in caplog.text
+    assert intent_of(loaded.process([parsed("tell me a joke", "policy")])[0]) == "policy"
+
+
+def test_a_stored_model_with_code_in_it_is_refused(trained, storage):
+    """skops, not pickle: a file that would call os.system on load is not loaded."""
+    with storage.write_to(Resource("scope")) as directory:
+        sio.dump(FunctionTransformer(func=os.system), directory / MODEL_FILE)
+    with pytest.raises(UntrustedScopeModel, match=r"untrusted types .*system.*: retrain"):
+        ScopeGuard.load(CONFIG, storage, Resource("scope"), None)
