@@ -13,7 +13,7 @@ from personalization.responder import Ask
 
 
 def unknown_only(catalogue: ProductCatalogue, tracker: Tracker) -> Ask | None:
-    """ "Recommend a good book": the message names a thing the catalogue does not have and
+    """Asked for "a good book": the message names a thing the catalogue does not have and
     no category; showing other products instead would answer a question nobody asked."""
     if requested_category(tracker) is not None:
         return None
