@@ -847,24 +847,28 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 
 # Issue 14's bar for wrong answers to unsupported questions, and the floor this data reaches
 # today (README, "Quality figures"): the floor catches regressions; the bar is not met yet.
+# "unsupported" has been used for error analysis; "unsupported_fresh" was written later and
+# measured before any training data was written against it (the honest estimate).
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
+UNSUPPORTED_SETS = {"unsupported": 150, "unsupported_fresh": 75}  # name -> at least
 
 
-@pytest.fixture(scope="module")
-def unsupported(stack: Stack) -> dict:
-    """tests/nlu/unsupported.yml through the real Rasa and action server, each question
-    from a new sender; a wrong answer is an unrelated shop action or product sheet, an
-    honest one is "can't help" / "didn't get that" / "no such product"."""
+@pytest.fixture(scope="module", params=sorted(UNSUPPORTED_SETS))
+def unsupported(stack: Stack, request) -> dict:
+    """tests/nlu/<set>.yml through the real Rasa and action server, each question from a
+    new sender; a wrong answer is an unrelated shop action or product sheet, an honest one
+    is "can't help" / "didn't get that" / "no such product"."""
     import yaml
 
-    data = yaml.safe_load((ROOT / "tests" / "nlu" / "unsupported.yml").read_text())
+    name = request.param
+    data = yaml.safe_load((ROOT / "tests" / "nlu" / f"{name}.yml").read_text())
     questions = [q[2:].strip() for q in data["nlu"][0]["examples"].splitlines() if q.strip()]
     openings = ask_back_openings()
 
     def one(item: tuple[int, str]) -> dict:
         i, question = item
-        sender = f"unsupported_{i}"
+        sender = f"{name}_{i}"
         text = stack.say(sender, question)
         actions = turn_actions(stack, sender)
         answered = next((a for a in actions if a != "action_session_start"), "none")
@@ -887,6 +891,8 @@ def unsupported(stack: Stack) -> dict:
         results = list(pool.map(one, enumerate(questions)))
     wrong = [r for r in results if r["wrong"]]
     report = {
+        "set": name,
+        "minimum": UNSUPPORTED_SETS[name],
         "questions": len(results),
         "wrong": len(wrong),
         "wrong_rate": round(len(wrong) / len(results), 4),
@@ -896,15 +902,15 @@ def unsupported(stack: Stack) -> dict:
         "bar": UNSUPPORTED_BAR,
         "wrong_answers": wrong,
     }
-    out = ROOT / "var" / "test-results" / "unsupported.json"
+    out = ROOT / "var" / "test-results" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print(f"unsupported questions: {len(wrong)}/{len(results)} wrong, see {out}")
+    print(f"{name} questions: {len(wrong)}/{len(results)} wrong, see {out}")
     return report
 
 
 def test_unsupported_questions_mostly_get_an_honest_answer(unsupported: dict):
-    assert unsupported["questions"] >= 150
+    assert unsupported["questions"] >= unsupported["minimum"]
     assert unsupported["honest"] > unsupported["questions"] / 2
     assert unsupported["wrong_rate"] <= UNSUPPORTED_FLOOR, json.dumps(
         unsupported["wrong_answers"], indent=2
