@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from rasa_sdk import Tracker
 
 from actions.base import PersonalizedAction
-from actions.shopping import focus_events, product_in_focus
+from actions.shopping import focus_events, product_in_focus, unknown_product
 from actions.turns import CONSENT_SLOT, entity_values, latest_text
 from core.products import OUT, Product
 from personalization.resolution import Resolution
@@ -102,7 +102,7 @@ class ActionAddToCart(ShopTurnAction):
         product, unknown = product_in_focus(catalogue, tracker)
         if product is None:
             if unknown:
-                return Ask("unknown_product", values={"typed": unknown[:60]})
+                return unknown_product(unknown)
             return Ask("ask_product")
         quantity = quantity_of(tracker)
         reason = refusal(product, quantity)
@@ -215,7 +215,7 @@ class ActionNotifyWhenBack(ShopTurnAction):
         product, unknown = product_in_focus(self.services.products, tracker)
         if product is None:
             if unknown:
-                return Ask("unknown_product", values={"typed": unknown[:60]})
+                return unknown_product(unknown)
             return Ask("ask_product")
         if product.stock_state != OUT:
             return Ask("notify_in_stock", product=product)

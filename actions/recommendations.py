@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 
 from actions.base import PersonalizedAction
-from actions.shopping import named_products
+from actions.shopping import named_products, unknown_product
 from actions.turns import latest_intent, latest_text, requested_category
 from core.products import ProductCatalogue
 from personalization.resolution import Resolution
@@ -18,23 +18,31 @@ def unknown_only(catalogue: ProductCatalogue, tracker: Tracker) -> Ask | None:
     if requested_category(tracker) is not None:
         return None
     found, unknown = named_products(catalogue, tracker)
-    if unknown and not found:
-        return Ask("unknown_product", values={"typed": unknown[:60]})
-    return None
+    return unknown_product(unknown) if unknown and not found else None
 
 
-class ActionRecommendProducts(PersonalizedAction):
+class ListingAction(PersonalizedAction):
+    """An answer that lists catalogue products: a message naming only a thing the
+    catalogue lacks is told so first."""
+
+    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+        return unknown_only(self.services.products, tracker) or await self.listing(
+            resolution, tracker
+        )
+
+    async def listing(self, resolution: Resolution, tracker: Tracker) -> Ask:
+        raise NotImplementedError
+
+
+class ActionRecommendProducts(ListingAction):
     def name(self) -> str:
         return "action_recommend_products"
 
-    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
+    async def listing(self, resolution: Resolution, tracker: Tracker) -> Ask:
         """Without a category named, the shopper's own history answers: what goes with a
         recent purchase, the category they were looking at, their favourite, their last
         order's; a placed shopper with no history gets their segment's picks across the
         shop. Only a shopper nobody has placed yet is asked back."""
-        unknown = unknown_only(self.services.products, tracker)
-        if unknown is not None:
-            return unknown
         profile, facts = resolution.profile, resolution.facts
         category = requested_category(tracker, carry_over=True) or next(
             (
@@ -56,14 +64,11 @@ class ActionRecommendProducts(PersonalizedAction):
         )
 
 
-class ActionShowDeals(PersonalizedAction):
+class ActionShowDeals(ListingAction):
     def name(self) -> str:
         return "action_show_deals"
 
-    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
-        unknown = unknown_only(self.services.products, tracker)
-        if unknown is not None:
-            return unknown
+    async def listing(self, resolution: Resolution, tracker: Tracker) -> Ask:
         # "Yes" to the offer after a recommendation means that category's deals.
         carry_over = latest_intent(tracker) == "affirm"
         return Ask(
@@ -71,14 +76,11 @@ class ActionShowDeals(PersonalizedAction):
         )
 
 
-class ActionShowNewArrivals(PersonalizedAction):
+class ActionShowNewArrivals(ListingAction):
     def name(self) -> str:
         return "action_show_new_arrivals"
 
-    async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
-        unknown = unknown_only(self.services.products, tracker)
-        if unknown is not None:
-            return unknown
+    async def listing(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("new_arrivals", category=requested_category(tracker), decision=True, cards=True)
 
 
@@ -95,7 +97,7 @@ class ActionShowSpecs(PersonalizedAction):
         product = products.match(name) or next(iter(products.mentioned(latest_text(tracker))), None)
         if product is None:
             if name:
-                return Ask("unknown_product", values={"typed": name[:60]})
+                return unknown_product(name)
             return Ask("ask_product")
         return Ask("specs", product=product)
 

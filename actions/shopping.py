@@ -19,6 +19,11 @@ from shop.comparison import MIN_PRODUCTS, compare, plain_rows
 INVALID_WORDS = {"negative": "a negative amount", "zero": "zero", "absurd": "that size"}
 
 
+def unknown_product(typed: str) -> Ask:
+    """What was typed matched nothing in the catalogue: said so, never another product."""
+    return Ask("unknown_product", values={"typed": typed[:60]})
+
+
 def named_products(catalogue: ProductCatalogue, tracker: Tracker) -> tuple[list[Product], str]:
     """The products this message names (typos matched), and the first name that matched
     nothing (empty if none): entities first, then a scan of the text for names NLU missed."""
@@ -94,7 +99,7 @@ class ActionCompareProducts(PersonalizedAction):
         catalogue = self.services.products
         found, unknown = named_products(catalogue, tracker)
         if unknown and not found:
-            return Ask("unknown_product", values={"typed": unknown[:60]})
+            return unknown_product(unknown)
         if len(found) < MIN_PRODUCTS:
             shown = tracker.get_slot(SHOWN_SLOT)
             shown = [catalogue.find(i) for i in shown] if isinstance(shown, list) else []
@@ -134,7 +139,7 @@ class ActionCheckStock(PersonalizedAction):
                 )
                 return Ask("stock_category", category, within=in_stock, cards=True)
             if unknown:
-                return Ask("unknown_product", values={"typed": unknown[:60]})
+                return unknown_product(unknown)
             return Ask("ask_product")
         values = {"count": product.stock}
         if product.stock_state == OUT:
