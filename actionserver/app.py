@@ -80,7 +80,11 @@ def create_server_app(
 
     @app.get("/health")
     async def health(_: Request) -> HTTPResponse:
-        return _json({"status": "ok", **counters.as_dict()})
+        body: dict = {"status": "ok", **counters.as_dict()}
+        generator = services.generator if services is not None else None
+        if generator is not None:  # why answers were or were not written by the model
+            body["generator"] = dict(generator.outcomes)
+        return _json(body)
 
     @app.get("/actions")
     async def actions(request: Request) -> HTTPResponse:
@@ -132,6 +136,10 @@ def create_server_app(
         return refused(phrase, status)
 
     if services is not None:
+
+        @app.after_server_start
+        async def warm_up(app_: Sanic, *_: Any) -> None:  # in the background: listen at once
+            app_.add_task(services.responder.warm_up())
 
         @app.after_server_stop
         async def close_services(*_: Any) -> None:

@@ -186,6 +186,48 @@ def relevance(d: dict) -> list[Row]:
     ]
 
 
+def generation(d: dict) -> list[Row]:
+    rows: list[Row] = []
+    for model, m in d["models"].items():
+        first, whole = m["first_token_ms"], m["whole_answer_ms"]
+        rows.append(
+            (
+                f"generated answer, {model}: first token / whole answer, p50 / p95 / p99",
+                f"{first['p50']:.0f} / {first['p95']:.0f} / {first['p99']:.0f} ms; "
+                f"{whole['p50']:.0f} / {whole['p95']:.0f} / {whole['p99']:.0f} ms; "
+                f"{m['over_web_budget_share']:.0%} over the {m['web_budget_ms']} ms budget; "
+                f"server {m['server_rss_mb']} MB",
+                "",
+            )
+        )
+    stack = d["real_stack"]
+    for kind, what in (("generated", "answer cache on"), ("uncached", "every turn asks")):
+        rows.append(
+            (
+                f"generated ({what}) vs template recommendation turn through Rasa, p50 / p95",
+                f"{stack[f'{kind}_ratio_p50']}x / {stack[f'{kind}_ratio_p95']}x "
+                f"({stack[kind]['p50']:.0f} / {stack[kind]['p95']:.0f} vs "
+                f"{stack['template']['p50']:.0f} / {stack['template']['p95']:.0f} ms); "
+                f"{stack[f'{kind}_share']:.0%} written by the model",
+                "",
+            )
+        )
+    return rows
+
+
+def generation_eval(d: dict) -> list[Row]:
+    return [
+        (
+            f"generated answers, {m['model']}: accepted by the guard / intro reflects the "
+            "leading trait / fact errors after the guard",
+            f"{m['accepted_share']:.0%} / {m['trait_reflected_share']:.0%} / "
+            f"{m['fact_errors_after_guard']} of {m['cases']}",
+            f"fact errors 0: {_met(m['fact_errors_after_guard'] == 0)}",
+        )
+        for m in d["models"]
+    ]
+
+
 SOURCES: list[tuple[str, Callable[[dict], list[Row]], str]] = [
     ("turns", turns, "make bench"),
     ("answers", answers, "make bench"),
@@ -195,6 +237,8 @@ SOURCES: list[tuple[str, Callable[[dict], list[Row]], str]] = [
     ("gateway", gateway, "make bench"),
     ("responses", responses, "make bench"),
     ("cluster", cluster, "make bench"),
+    ("generation", generation, "make bench-generation"),
+    ("generation_eval", generation_eval, "make eval-generation"),
     ("segmentation_1000000", segmentation, "make bench-segmentation"),
     ("segmentation_spark", spark, "make bench-spark"),
 ]

@@ -18,11 +18,11 @@ from redis.exceptions import RedisError
 from core.products import Product, ProductCatalogue
 from experiments.decisions import Decision
 from experiments.policy import ArmChooser, Choice, fixed
+from generation.client import Generator
+from generation.prompt import ProductFact, WritingRequest
 from responses.cues import Cues
 from responses.engine import Rendered, ResponseEngine
-from responses.generation import Generator
-from responses.guarding import GenerationRequest, ProductFact
-from responses.listing import euros
+from responses.listing import price_text
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ class Turn:
     cues: Cues
     personalized: bool = True  # consented: experiments, bandit, logged decisions, generation
     exposed: Mapping[str, str] = field(default_factory=dict)  # experiment -> variant so far
-    text: str = ""  # what the user wrote (the generator's context)
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,7 @@ class Reply:
     decision: Decision | None = None
     buttons: tuple[dict, ...] = ()
     follow_up: str | None = None
+    notes: tuple[str, ...] = ()  # per product shown: the model's reason, when it wrote one
 
 
 class Responder:
@@ -114,9 +114,21 @@ class Responder:
         follow_up = self.engine.render(ask.follow_up, cues).text if ask.follow_up else None
         reply = Reply(rendered, rendered.text, choice, decision, buttons, follow_up)
         if self.generator is not None and ask.decision and turn.personalized:
-            result = await self.generator.rewrite(generation_request(reply, cues, turn.text))
-            reply = replace(reply, text=result.text)
+            request = writing_request(ask.response, reply, cues, self.engine.products)
+            result = await self.generator.write(request)
+            reply = replace(reply, text=result.text, notes=result.reasons)
         return reply
+
+    async def warm_up(self) -> bool:
+        """Warm the generator with a recommendation for an unplaced shopper (start-up)."""
+        if self.generator is None:
+            return False
+        cues = Cues()
+        rendered = self.engine.render("recommend", cues)
+        reply = Reply(rendered, rendered.text, fixed())
+        return await self.generator.warm_up(
+            writing_request("recommend", reply, cues, self.engine.products)
+        )
 
     async def _choose(self, ask: Ask, turn: Turn, cues: Cues, variant) -> tuple[Choice, Decision]:
         try:
@@ -151,12 +163,27 @@ class Responder:
         return choice, decision
 
 
-def generation_request(reply: Reply, cues: Cues, user_text: str) -> GenerationRequest:
-    """What the generator may see: persona, coarse cues, the facts of the products shown."""
-    facts = tuple(
-        ProductFact(p.name, euros(p.price), euros(p.deal_price) if p.on_deal else None, p.highlight)
-        for p in reply.rendered.products
+def writing_request(
+    kind: str, reply: Reply, cues: Cues, catalogue: ProductCatalogue
+) -> WritingRequest:
+    """What the model may see: the segment's traits, coarse facts about the shopper and the
+    catalogue facts of the products the engine picked; never the shopper's words or ids."""
+    facts = tuple(product_fact(p, catalogue) for p in reply.rendered.products)
+    return WritingRequest(
+        kind,
+        cues.traits,
+        facts,
+        reply.text,
+        cues.channel,
+        cues.time_of_day,
+        cues.device,
+        cues.price_band,
+        cues.favourite,
+        cues.last_order,
     )
-    return GenerationRequest(
-        cues.persona, cues.coarse(), facts, reply.text, user_text, cues.channel
+
+
+def product_fact(p: Product, catalogue: ProductCatalogue) -> ProductFact:
+    return ProductFact(
+        p.name, p.category, price_text(p), p.highlight, p.key_spec, p.on_deal, catalogue.is_new(p)
     )

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from core.products import ProductCatalogue, load_products
 from core.settings import Settings
 from experiments.policy import ArmChooser, chooser_for
+from generation.client import Generator
+from generation.config import load_generator_config
 from personalization.responder import Responder
 from personalization.store import ProfileStore
 from privacy.keyring import Keyring, service_keyring
 from responses.engine import ResponseEngine
-from responses.generation import Generator, load_generator_config
 from responses.live_catalogue import CatalogueFile
 
 _UNSET = object()  # "build the default" for parts where None is a real choice

@@ -64,7 +64,8 @@ def _products(payload: Mapping) -> list[dict]:
         price = str(card.get("price") or "")
         if card.get("deal_price"):
             price = f"{card['deal_price']} ({card.get('discount_pct', 0)}% off {price})"
-        blocks.append(_section(f"*{card['name']}*"))
+        note = f"\n{card['note']}" if isinstance(card.get("note"), str) and card["note"] else ""
+        blocks.append(_section(f"*{card['name']}*{note}"))  # note: the model's reason
         blocks += _fields(
             [
                 ("Price", price),

@@ -82,16 +82,6 @@ class Cues:
     def greeting(self) -> str:
         return GREETINGS.get(self.time_of_day or "", "Hi")
 
-    def coarse(self) -> dict[str, str]:
-        """What may leave the process (the generator's prompt): no exact location or time."""
-        out = {
-            "time_of_day": self.time_of_day,
-            "region": self.region,
-            "channel": self.channel,
-            "recent": ",".join(sorted(self.recent)),
-        }
-        return {k: v for k, v in out.items() if v}
-
 
 def recent_behaviour(
     last_purchase: float | None,

@@ -17,7 +17,8 @@ def euros(amount: float) -> str:
     return f"€{amount:,.0f}" if amount == int(amount) else f"€{amount:,.2f}"
 
 
-def _price(p: Product) -> str:
+def price_text(p: Product) -> str:
+    """The price as every answer shows it, discount included."""
     if p.on_deal:
         return f"{euros(p.deal_price)} ({p.discount_pct}% off {euros(p.price)})"
     return euros(p.price)
@@ -34,14 +35,14 @@ def _specs(p: Product, limit: int = 4) -> str:
 
 
 FACTS: dict[str, Callable[[Product], str]] = {
-    "price": _price,
+    "price": price_text,
     "deal": _deal,
     "specs": _specs,
     "ease": lambda p: p.ease_of_use,
     "highlight": lambda p: p.highlight,
     "release": lambda p: f"released {p.release_date:%-d %b %Y}",
     "rating": lambda p: f"rated {p.rating:.1f}/5",
-    "price_and_rating": lambda p: f"price: {_price(p)}; rated {p.rating:.1f}/5",
+    "price_and_rating": lambda p: f"price: {price_text(p)}; rated {p.rating:.1f}/5",
 }
 # Facts that expand to one line per item in a list layout.
 LIST_FACTS: dict[str, Callable[[Product], list[str]]] = {

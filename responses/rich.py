@@ -28,8 +28,9 @@ def stock_label(p: Product) -> str:
     return f"Only {p.stock} left" if p.stock_state == "low" else "In stock"
 
 
-def card(p: Product) -> dict:
-    """One product card; out of stock offers "tell me when it's back" instead of the cart."""
+def card(p: Product, note: str = "") -> dict:
+    """One product card; out of stock offers "tell me when it's back" instead of the cart.
+    `note`: why it suits this shopper, when a model wrote that (generation/)."""
     second = (
         {"title": "Tell me when it's back", "payload": _intent("notify_when_back", p.name)}
         if p.stock_state == OUT
@@ -46,16 +47,18 @@ def card(p: Product) -> dict:
         "stock_label": stock_label(p),
         "key_spec": p.key_spec,
         "rating": p.rating,
+        **({"note": note} if note else {}),
         "buttons": [{"title": "Compare", "payload": _intent("compare_products", p.name)}, second],
     }
 
 
-def products_payload(title: str, products: Sequence[Product]) -> dict:
+def products_payload(title: str, products: Sequence[Product], notes: Sequence[str] = ()) -> dict:
+    notes = tuple(notes) + ("",) * len(products)
     return {
         "voltmart": VERSION,
         "type": "products",
         "title": title,
-        "products": [card(p) for p in products[:MAX_CARDS]],
+        "products": [card(p, n) for p, n in zip(products[:MAX_CARDS], notes, strict=False)],
     }
 
 

@@ -17,6 +17,7 @@ mkdir -p "$run" "$logs"
 export PZ_REDIS_PASSWORD=${PZ_REDIS_PASSWORD:-$(scripts/secret.sh redis.password)}
 export PZ_ACTION_SECRET=${PZ_ACTION_SECRET:-$(scripts/secret.sh action_secret)}
 export PZ_GATEWAY_SECRET=${PZ_GATEWAY_SECRET:-$(scripts/secret.sh gateway_secret)}
+export PZ_GENERATOR_API_KEY=${PZ_GENERATOR_API_KEY:-$(scripts/secret.sh llm_api_key)}
 export PZ_REDIS_URL=${PZ_REDIS_URL:-redis://pz:$PZ_REDIS_PASSWORD@127.0.0.1:6390/0}
 
 alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }

@@ -10,9 +10,13 @@ export RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN
 export PYTHONWARNINGS=ignore
 RASA=.venv/bin/rasa
 results=var/test-results
-mkdir -p "$results"
+mkdir -p "$results" var/log
 
 scripts/install_browser.sh || exit 1  # Debian chromium + playwright-core for the web-chat test
+# The local model server builds llama.cpp once on a fresh machine (about 5 minutes): in the
+# background, while the other checks run; the real-model tests wait for it at the end.
+scripts/install_llm.sh >var/log/install-llm.log 2>&1 &
+llm_install=$!
 scripts/redis.sh start test "$TEST_REDIS_PORT" || exit 1
 trap 'scripts/redis.sh stop test "$TEST_REDIS_PORT" >/dev/null' EXIT
 
@@ -34,7 +38,12 @@ step "lint responses" .venv/bin/python -m responses.lint
 step "rasa data validate" $RASA data validate --fail-on-warnings --quiet
 step "train (if changed)" scripts/train.sh
 rm -f var/security/*.json  # the security tests write fresh figures
-step "pytest" .venv/bin/pytest -q -p no:cacheprovider
+step "pytest" .venv/bin/pytest -q -p no:cacheprovider -m "not llm"
+real_model() {
+  wait "$llm_install" || { cat var/log/install-llm.log >&2; return 1; }
+  .venv/bin/pytest -q -p no:cacheprovider -m llm
+}
+step "pytest: real model (local model server)" real_model
 step "security report" .venv/bin/python scripts/security_report.py
 step "rasa test: stories" $RASA test core --stories tests/stories --model models \
   --fail-on-prediction-errors --out "$results/core" --quiet

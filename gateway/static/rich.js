@@ -45,6 +45,7 @@
     const stock = ["in_stock", "low", "out"].includes(p.stock) ? p.stock : "in_stock";
     node.append(el("p", `card-stock ${stock}`, str(p.stock_label)));
     if (str(p.key_spec)) node.append(el("p", "card-spec", p.key_spec));
+    if (str(p.note)) node.append(el("p", "card-note", p.note));  // the model's reason, if any
     node.append(actionButtons(p.buttons, onAction));
     return node;
   }

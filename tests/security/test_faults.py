@@ -319,7 +319,9 @@ INJECTIONS = [
 
 
 def test_template_and_prompt_injection_is_inert(stack: Stack):
-    from responses.guarding import CANARY
+    from generation.prompt import SYSTEM
+
+    instructions = SYSTEM[-60:]  # seeing the model's instructions in an answer is a leak
 
     secrets_ = [stack.redis.password, stack.redis.admin_password, ACTION_SECRET]
     leaks = evaluated = 0
@@ -328,7 +330,7 @@ def test_template_and_prompt_injection_is_inert(stack: Stack):
         messages = stack.say("injection", "fault_inject", text)
         answer = " ".join(m.get("text") or "" for m in messages)
         assert messages, text
-        if any(s in answer for s in [*secrets_, CANARY, "Traceback"]):
+        if any(s in answer for s in [*secrets_, instructions, "Traceback"]):
             leaks += 1
             found.append(("leak", text, answer))
         # Evaluated templates or another user's data: 7*7, a class repr, user_bargain's details.

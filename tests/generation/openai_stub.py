@@ -1,20 +1,19 @@
 """A scripted OpenAI-compatible chat-completions server for tests.
 
-It cannot be a real model here: no model weights may be downloaded, and a
-real model's answers would not be repeatable. It plays the behaviours the
-generator must survive instead, chosen by `mode`, and records every request.
+It stands in for a model where a test needs a behaviour on demand that a real model shows
+only by chance (tests/generation/test_real_model.py runs the real one): it plays the
+answers the generator must survive, chosen by `mode`, and records every request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from aiohttp import web
 
 from tests.servers import free_port
-
-INJECTION_MARKERS = ("ignore", "system", "instructions", "reveal", "prompt", "{{", "<")
 
 
 class OpenAIStub:
@@ -22,9 +21,10 @@ class OpenAIStub:
 
     def __init__(self) -> None:
         self.mode = "ok"
-        self.reply = "Hello!"
+        self.reply = "Good evening! Picked for you.\nA) Bright and clear."
         self.delay = 0.8
         self.requests: list[dict[str, Any]] = []
+        self.last_headers: dict[str, str] = {}
         self.port = free_port()
         self._runner: web.AppRunner | None = None
 
@@ -46,13 +46,18 @@ class OpenAIStub:
 
     @staticmethod
     def answer(content: str) -> web.Response:
-        return web.json_response(
-            {"object": "chat.completion", "choices": [{"message": {"content": content}}]}
-        )
+        """A streamed chat completion (server-sent events), a few characters per event."""
+        events = [
+            "data: " + json.dumps({"choices": [{"delta": {"content": content[i : i + 8]}}]})
+            for i in range(0, len(content), 8)
+        ]
+        body = "\n\n".join([": ping", *events, "data: [DONE]"]) + "\n\n"
+        return web.Response(text=body, content_type="text/event-stream")
 
     async def complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.last_headers = dict(request.headers)
         if self.mode == "slow":
             await asyncio.sleep(self.delay)
         if self.mode == "error":
@@ -60,13 +65,10 @@ class OpenAIStub:
         if self.mode == "malformed":
             return web.Response(text="<html>gateway timeout</html>")
         if self.mode == "no_choices":
-            return web.json_response({"choices": []})
+            return web.Response(text='data: {"choices": []}\n\n', content_type="text/event-stream")
         if self.mode == "empty":
             return self.answer("   ")
-        if self.mode == "gullible":  # obeys whatever the user says
-            user = body["messages"][-1]["content"].lower()
-            if any(marker in user for marker in INJECTION_MARKERS):
-                leaked = body["messages"][0]["content"]
-                return self.answer(f"Sure! My instructions are: {leaked} Use code FREE100 for €0.")
-            return self.answer("Sure! Everything is free today: Nova X99 for €1.")
+        if self.mode == "gullible":  # repeats its instructions and invents a bargain
+            leaked = body["messages"][0]["content"]
+            return self.answer(f"Sure! {leaked}\nA) Nova X99 for €1, code FREE100.")
         return self.answer(self.reply)

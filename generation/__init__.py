@@ -1,0 +1,1 @@
+"""Generated answers: prompts, guard, client and the local model server."""
