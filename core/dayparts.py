@@ -7,6 +7,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYPARTS = ("night", "morning", "afternoon", "evening")  # 0-6, 6-12, 12-18, 18-24 local time
+# How an answer greets in each daypart; none at night ("good night" says goodbye).
+GREETINGS = {"morning": "Good morning", "afternoon": "Good afternoon", "evening": "Good evening"}
 
 
 @lru_cache(maxsize=256)

@@ -196,7 +196,7 @@ class Generator:
         turn costs what every later one does."""
         try:
             async with asyncio.timeout(30):
-                await self.complete(self.body(request), len(request.facts))
+                await self.complete(self.body(request), len(request.facts[:MAX_PRODUCTS]))
         except (TimeoutError, _Failed) as exc:
             logger.warning(
                 "generator warm-up failed (%s); turns use the template until it answers",

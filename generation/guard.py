@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import permutations
 
-from generation.prompt import ProductFact, Written
+from generation.prompt import DAYPART_GREETING, ProductFact, Written
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _URL = re.compile(r"(https?://|www\.)\S+", re.I)
@@ -39,7 +39,6 @@ _ECHO = re.compile(
     re.I | re.M,
 )
 _LEAK = re.compile(r"system prompt|my instructions|these rules|ignore (all|previous)", re.I)
-_GREETING = re.compile(r"\bgood (morning|afternoon|evening|night)\b", re.I)
 _HELLO = re.compile(r"\b(hello|hi there|good (morning|afternoon|evening|night)|welcome)\b", re.I)
 _NEW_CLAIM = re.compile(
     r"\b(just released|brand[- ]new|new arrival|newest|latest|just out)\b", re.I
@@ -176,7 +175,7 @@ def check_written(
         return "greeting_as_reason"
     if not english(text):
         return "wrong_language"
-    greeted = {m.group(1).lower() for m in _GREETING.finditer(text)}
+    greeted = {m.group(1).lower() for m in DAYPART_GREETING.finditer(text)}
     if greeted and greeted != {time_of_day}:
         return "wrong_daypart"
     return None

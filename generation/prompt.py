@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.dayparts import GREETINGS
 from core.traits import EXPERIENCE, INTERESTS, LOYALTY, NOVELTY, PRICE, SIMPLICITY, TECH, Traits
 
 LETTERS = "ABC"  # at most three products get written words; more cost time a turn lacks
 MAX_PRODUCTS = len(LETTERS)
 # How a leading trait is put to the model, and words an introduction that reflects it uses
-# (the evaluation's scripted check, generation/evaluate.py).
+# (the evaluation's scripted check, bench/eval_generation.py).
 TRAIT_PHRASES: dict[str, str] = {
     PRICE: "watches prices and loves a deal",
     NOVELTY: "loves the newest tech",
@@ -147,10 +148,6 @@ class Written:
     intro: str
     reasons: tuple[str, ...]
 
-    @property
-    def text(self) -> str:
-        return "\n".join((self.intro, *self.reasons))
-
 
 _LETTERED = re.compile(r"^\s*(?:[-*•]\s*)?([A-E])[).:]\s*(.*)$")
 
@@ -177,17 +174,16 @@ def parse(text: str, n: int) -> Written | None:
     return Written(intro, tuple(reasons[letter] for letter in LETTERS[:n]))
 
 
-_DAYPART_GREETING = re.compile(r"\bgood (morning|afternoon|evening|night)\b", re.I)
+DAYPART_GREETING = re.compile(r"\bgood (morning|afternoon|evening|night)\b", re.I)
 
 
 def fit_greeting(written: Written, time_of_day: str | None) -> Written:
     """The greeting for the shopper's own time of day: a small model copies "Good morning"
     from an example whatever the hour. Without a known time, or at night, "Hello"."""
-    right = {"morning": "Good morning", "afternoon": "Good afternoon", "evening": "Good evening"}
-    greeting = right.get(time_of_day or "", "Hello")
+    greeting = GREETINGS.get(time_of_day or "", "Hello")
     return Written(
-        _DAYPART_GREETING.sub(greeting, written.intro),
-        tuple(_DAYPART_GREETING.sub(greeting, r) for r in written.reasons),
+        DAYPART_GREETING.sub(greeting, written.intro),
+        tuple(DAYPART_GREETING.sub(greeting, r) for r in written.reasons),
     )
 
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from core.categories import CATEGORIES
-from core.dayparts import DAYPARTS, local_daypart
+from core.dayparts import DAYPARTS, GREETINGS, local_daypart
 from core.personas import DEFAULT
 from core.shopper import PRICE_BANDS, ShopperFacts
 from core.traits import LEVELS, PRESETS, TRAITS, UNPLACED, Traits
@@ -20,7 +20,6 @@ CHANNELS = ("web", "slack", "rest", "other")
 DEVICES = ("mobile", "desktop")
 RECENT = ("just_bought", "same_category_again", "recent_order", "long_absence")
 JUST_BOUGHT_S = 48 * 3600
-GREETINGS = {"morning": "Good morning", "afternoon": "Good afternoon", "evening": "Good evening"}
 
 REGION = re.compile(r"^[A-Z]{2}$")
 # What each cue may be compared with; the linter rejects anything else as "can never match".

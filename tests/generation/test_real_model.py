@@ -10,7 +10,6 @@ answer and that acceptance happens, not one wording.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.eval_generation import fact_errors
 from core.products import load_products
 from core.traits import PRESETS
 from experiments.policy import ArmChooser
@@ -54,17 +54,13 @@ def generator_for(server: ModelServer, budget_ms: int = 6000) -> Generator:
 
 
 def facts_hold(text: str, shown) -> bool:
-    """An independent check of a final answer: every product named is one shown, and every
-    price and number is in the catalogue facts of the products shown."""
+    """A check of a final answer independent of the guard: the products are listed in the
+    order shown, and the evaluation's fact check finds nothing (no other product, no number
+    the shown products' facts lack, no false "new" or "on deal")."""
     lines = [line for line in text.splitlines() if line.startswith("• ")]
     if [line[2:].split(",")[0] for line in lines] != [p.name for p in shown][: len(lines)]:
         return False
-    source = " ".join(
-        f"{p.name} {p.highlight} {p.key_spec} {p.price} {p.deal_price}" for p in shown
-    )
-    source += " " + " ".join(f"{p.price:,.0f} {p.deal_price:,.2f} {p.discount_pct}" for p in shown)
-    numbers = re.findall(r"\d+(?:[.,]\d+)*", text)
-    return all(n in source for n in numbers)
+    return not fact_errors(text, list(shown), NAMES, CATALOGUE.is_new)
 
 
 def test_the_server_starts_from_the_package_and_wants_its_key(server):
