@@ -27,9 +27,16 @@ export PZ_GATEWAY_SECRET ?= $(shell scripts/secret.sh gateway_secret)
 export PZ_GENERATOR_API_KEY ?= $(shell scripts/secret.sh llm_api_key)
 LLM_PORT ?= 8081
 GENERATING := $(filter 1 true yes on,$(PZ_GENERATOR_ENABLED))
+# The event stream: Redis (default) or `PZ_EVENT_TRANSPORT=kafka make run` (the project's
+# Kafka-compatible broker on 127.0.0.1:$(KAFKA_PORT)); `make run WORKERS=2` shares it.
+export PZ_EVENT_TRANSPORT ?= redis
+KAFKA_PORT ?= 9392
+export PZ_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+export WORKERS ?= 1
+KAFKA := $(filter kafka,$(PZ_EVENT_TRANSPORT))
 
 .PHONY: help install install-dev run stop train demo-segments seed-demo test lint lint-responses \
-	validate bench bench-generation eval-generation llm bench-segmentation bench-spark retrain experiments-report security-check shell \
+	validate bench bench-generation eval-generation llm kafka bench-segmentation bench-spark retrain experiments-report security-check shell \
 	clean lock
 
 help:  ## list the targets
@@ -46,6 +53,7 @@ run: install  ## start Redis, train if needed, start the servers and worker, pub
 	@scripts/redis.sh start dev $(REDIS_PORT)
 	@scripts/train.sh
 	@$(if $(GENERATING),scripts/llm.sh start $(LLM_PORT))
+	@$(if $(KAFKA),scripts/kafka.sh start $(KAFKA_PORT))
 	@scripts/services.sh start $(ACTIONS_PORT) $(RASA_PORT) endpoints.yml $(GATEWAY_PORT)
 	@$(MAKE) --no-print-directory demo-segments
 	@$(MAKE) --no-print-directory seed-demo
@@ -54,6 +62,7 @@ run: install  ## start Redis, train if needed, start the servers and worker, pub
 stop:  ## stop what `make run` started
 	@scripts/services.sh stop
 	@scripts/llm.sh stop
+	@scripts/kafka.sh stop
 	@scripts/redis.sh stop dev $(REDIS_PORT)
 
 train: install  ## train the model if config, domain or data changed
@@ -80,18 +89,23 @@ lint-responses: install  ## check the response catalogue (and the experiments na
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
-bench: install train  ## turns, answers, relevance, action server, worker, gateway, responses, cluster, generation; README
+bench: install train  ## turns, answers, relevance, action server, worker, streams (Redis vs Kafka), gateway, responses, cluster, generation; README
 	@$(PY) -m bench.turns
 	@$(PY) -m bench.answers
 	@$(PY) -m bench.relevance
 	@$(PY) -m bench.action_latency
 	@$(PY) -m bench.realtime
+	@scripts/install_kafka.sh
+	@$(PY) -m bench.streams
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.responses
 	@$(PY) -m bench.cluster
 	@scripts/install_llm.sh
 	@$(PY) -m bench.generation
 	@$(PY) -m bench.readme
+
+kafka: install  ## install and start the Kafka-compatible broker (Tansu) on 127.0.0.1:$(KAFKA_PORT), create the topic
+	@scripts/kafka.sh start $(KAFKA_PORT)
 
 llm: install  ## build/install the local model server (once, ~5 min) and start it on 127.0.0.1:$(LLM_PORT)
 	@scripts/llm.sh start $(LLM_PORT)

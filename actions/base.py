@@ -71,7 +71,7 @@ class ShopAction(Action, ABC):
     def shop(self) -> ShopStores:
         """Carts and orders, on the profile store's Redis clients (built on first use)."""
         if self._shop is None:
-            self._shop = ShopStores.beside(self.services.store)
+            self._shop = ShopStores.beside(self.services.store, self.services.settings.stream)
         return self._shop
 
     @abstractmethod

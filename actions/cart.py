@@ -18,7 +18,7 @@ from core.products import OUT, Product
 from personalization.resolution import Resolution
 from personalization.responder import Ask, Reply
 from privacy.consent import GRANTED
-from realtime.stream import cart_event, publish_event
+from realtime.stream import cart_event
 from responses.listing import euros
 from responses.rich import cart_payload
 from shop.accounts import Account, account_of
@@ -117,8 +117,7 @@ class ActionAddToCart(ShopTurnAction):
         event = cart_event(
             tracker.sender_id, product.id, product.category, quantity, self.services.clock()
         )
-        orders = self.shop.orders
-        await self.shop.carts.call(publish_event(orders.stream_client, event, stream=orders.stream))
+        await self.shop.orders.publish(event)
         cart = await self.shop.carts.get(who.owner)
         _, total = cart_items(cart, catalogue)
         values = {"quantity": quantity, "count": units(cart.units), "total": euros(total)}

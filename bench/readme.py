@@ -91,6 +91,33 @@ def realtime(d: dict) -> list[Row]:
     ]
 
 
+def streams(d: dict) -> list[Row]:
+    by = {(r["transport"], r["workers"]): r["events_per_s"] for r in d["throughput"]}
+    delay = {x["transport"]: x for x in d["delay"]}
+    turn = d["turn"]
+    return [
+        (
+            f"{t} stream: events/s with 1 / 2 workers",
+            f"{by[(t, 1)]:,} / {by[(t, 2)]:,} ({by[(t, 2)] / by[(t, 1)]:.2f}x)",
+            "",
+        )
+        for t in ("redis", "kafka")
+    ] + [
+        (
+            "event to updated segment p50 / p99, redis / kafka",
+            f"{delay['redis']['p50_ms']} / {delay['redis']['p99_ms']} ms, "
+            f"{delay['kafka']['p50_ms']} / {delay['kafka']['p99_ms']} ms",
+            "",
+        ),
+        (
+            "Kafka vs Redis event broker in a turn, p50",
+            f"{turn['kafka_over_redis_p50']}x ({turn['kafka']['p50_us']} vs "
+            f"{turn['redis']['p50_us']} µs)",
+            "",
+        ),
+    ]
+
+
 def gateway(d: dict) -> list[Row]:
     r = d["ratio"]
     worst = max(r["p50_ms"], r["p99_ms"])
@@ -234,6 +261,7 @@ SOURCES: list[tuple[str, Callable[[dict], list[Row]], str]] = [
     ("relevance", relevance, "make bench"),
     ("action_latency", action_latency, "make bench"),
     ("realtime", realtime, "make bench"),
+    ("streams", streams, "make bench"),
     ("gateway", gateway, "make bench"),
     ("responses", responses, "make bench"),
     ("cluster", cluster, "make bench"),

@@ -299,6 +299,29 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """Where the event stream runs: a Redis stream (default) or a Kafka-compatible broker."""
+
+    transport: str = "redis"  # PZ_EVENT_TRANSPORT: redis | kafka
+    kafka_bootstrap: str = "127.0.0.1:9392"  # PZ_KAFKA_BOOTSTRAP (the broker make run starts)
+    kafka_topic: str = "pz_events"  # PZ_KAFKA_TOPIC
+    kafka_partitions: int = 6  # PZ_KAFKA_PARTITIONS: when the project creates the topic
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("redis", "kafka"):
+            raise SettingsError(f"PZ_EVENT_TRANSPORT={self.transport!r} must be redis or kafka")
+
+    @classmethod
+    def read(cls, get: EnvReader) -> StreamSettings:
+        return cls(
+            get.text("PZ_EVENT_TRANSPORT", cls.transport).lower(),
+            get.text("PZ_KAFKA_BOOTSTRAP", cls.kafka_bootstrap),
+            get.text("PZ_KAFKA_TOPIC", cls.kafka_topic),
+            get.integer("PZ_KAFKA_PARTITIONS", cls.kafka_partitions, 1, 1024),
+        )
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     master: str = "local[2]"  # PZ_SPARK_MASTER
     driver_memory: str = "4g"  # PZ_SPARK_DRIVER_MEMORY
@@ -319,6 +342,7 @@ class Settings:
     action_server: ActionServerSettings = field(default_factory=ActionServerSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
     max_message_chars: int = MAX_MESSAGE_CHARS  # PZ_GATEWAY_MAX_MESSAGE_CHARS
     generator_enabled: bool | None = None  # PZ_GENERATOR_ENABLED: None, endpoints.yml decides
     rasa_speedups: bool = True  # PZ_RASA_SPEEDUPS=0: stock Rasa (the benchmark's baseline)
@@ -344,6 +368,7 @@ class Settings:
             action_server=ActionServerSettings.read(get),
             privacy=PrivacySettings.read(get),
             spark=SparkSettings.read(get),
+            stream=StreamSettings.read(get),
             max_message_chars=get.integer(
                 "PZ_GATEWAY_MAX_MESSAGE_CHARS", MAX_MESSAGE_CHARS, 1, 1_000_000
             ),

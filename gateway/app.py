@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -21,6 +22,7 @@ from gateway.openapi import build_openapi
 from gateway.rasa_client import RasaClient
 from gateway.ratelimit import RateLimiter
 from gateway.static import static_file
+from realtime.kafka import event_sink
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,10 @@ def _client_ctx(redis_client: aioredis.Redis | None, http: aiohttp.ClientSession
             made.append(gw.shared)
         gw.http = http or aiohttp.ClientSession()
         gw.limiter = RateLimiter(gw.shared, config.namespace, config.redis_timeout)
+        gw.events = event_sink(config.stream_settings, gw.shared, config.stream)
         gw.rasa = RasaClient(gw.http, config.rasa_url, config.rasa_timeout, config.rasa_secret)
         yield
+        await asyncio.to_thread(gw.events.close)
         if http is None:
             await gw.http.close()
         for client in made:

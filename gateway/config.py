@@ -29,6 +29,7 @@ from core.settings import (
     RedisSettings,
     Settings,
     SettingsError,
+    StreamSettings,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -85,6 +86,8 @@ class GatewayConfig:
     redis_timeout: float = 0.25
     namespace: str = DEFAULT_NAMESPACE
     stream: str = f"{DEFAULT_NAMESPACE}:events"
+    stream_settings: StreamSettings = field(default_factory=StreamSettings)  # redis or kafka
+    ingest_timeout: float = 1.0  # Redis: one XADD; Kafka: until the broker confirms (3 s)
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_secret: str = field(default="", repr=False)  # PZ_GATEWAY_SECRET: vouches to Rasa
     rasa_timeout: float = Deadlines.gateway_s
@@ -186,6 +189,8 @@ class GatewayConfig:
             redis_timeout=get.integer("PZ_GATEWAY_REDIS_TIMEOUT_MS", 250) / 1000,
             namespace=redis.namespace,
             stream=get.text("PZ_GATEWAY_STREAM", f"{redis.namespace}:events"),
+            stream_settings=settings.stream,
+            ingest_timeout=3.5 if settings.stream.transport == "kafka" else 1.0,
             rasa_url=get.text("PZ_RASA_URL", cls.rasa_url).rstrip("/"),
             rasa_timeout=settings.deadlines.gateway_s,
             rasa_secret=settings.gateway_secret,

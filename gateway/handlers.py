@@ -9,6 +9,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -44,7 +45,8 @@ from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.rasa_client import RasaClient, RasaRejected
 from gateway.ratelimit import RateLimiter
 from privacy.keyring import Keyring
-from realtime.stream import cart_event, publish_event, purchase_event
+from realtime.kafka import KafkaUnavailable
+from realtime.stream import cart_event, purchase_event
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class Gateway:
     rasa: RasaClient | None = None
     http: aiohttp.ClientSession | None = None
     keyring: Keyring | None = None  # privacy keys, loaded on first use (privacy_routes.py)
+    events: Any = None  # where ingested events go: RedisStreamSink or KafkaSink
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -166,10 +169,10 @@ async def _ingest(
     await enforce(gw, "ingest", principal.sub, config.ingest_rate)
     event = to_event(await json_body(request, gw))
     try:
-        async with asyncio.timeout(max(config.redis_timeout, 1.0)):
-            event_id = await publish_event(gw.shared, event, stream=config.stream)
-    except (RedisError, OSError, TimeoutError) as exc:
-        logger.warning("%s not stored, Redis unavailable: %s", what, type(exc).__name__)
+        async with asyncio.timeout(max(config.redis_timeout, config.ingest_timeout)):
+            event_id = await gw.events.publish(event)
+    except (RedisError, OSError, TimeoutError, KafkaUnavailable) as exc:
+        logger.warning("%s not stored, event store unavailable: %r", what, exc)
         raise ApiError(
             503, "event store unavailable; retry shortly", {"Retry-After": "1"}
         ) from None

@@ -42,7 +42,7 @@ from realtime.live import (
     update_payload,
 )
 from realtime.model_cache import ModelCache
-from realtime.sources import EventSource
+from realtime.sources import EventSource, Rejected
 
 logger = logging.getLogger(__name__)
 APPLY_CHUNK = 100  # updates per script call
@@ -117,16 +117,16 @@ class FeatureWorker:
         payloads: list[dict] = []
         updates: list[Update] = []
         for event_id, event in entries:
-            update = update_for(event) if event is not None else None
-            if event is None:
+            if isinstance(event, Rejected):
                 self.stats.malformed += 1
                 await self.client.xadd(
                     self.dead_letters,
-                    {"id": event_id, "reason": "not a JSON event"},
+                    {"id": event_id, "reason": event.reason, "head": event.head},
                     maxlen=10_000,
                     approximate=True,
                 )
                 continue
+            update = update_for(event)
             if update is None:
                 self.stats.skipped += 1
                 continue

@@ -1,4 +1,5 @@
-"""Where the feature worker reads events from: a Redis stream (default) or Kafka.
+"""Where the feature worker reads events from: a Redis stream (default), or Kafka
+(realtime/kafka.py KafkaSource).
 
 Both give the worker the same thing: batches of (event_id, event dict) and an
 `ack` once a batch is applied, so the worker code does not know which it is.
@@ -8,28 +9,50 @@ group's pending list, Kafka through uncommitted offsets.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import ujson as json  # 2-3x faster than the standard library on small events
 from redis.exceptions import ResponseError
 
 logger = logging.getLogger(__name__)
-Entry = tuple[str, dict[str, Any] | None]  # None: the entry is not a valid event
+MAX_EVENT_BYTES = 64 * 1024  # a Rasa event with parse data is 1-3 KiB; more is not an event
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An entry that is not a valid event: why, and its first bytes for the dead letter."""
+
+    reason: str
+    head: str = ""
+
+
+Entry = tuple[str, dict[str, Any] | Rejected]
 
 
 class EventSource(Protocol):
     async def read(self, count: int, block_ms: int) -> list[Entry]: ...
     async def ack(self, event_ids: list[str]) -> None: ...
+    async def lag(self) -> int | None: ...
 
 
-def decode(raw: Any) -> dict[str, Any] | None:
+def decode(raw: Any) -> dict[str, Any] | Rejected:
+    if raw is None:
+        return Rejected("no event field")
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejected(f"over {MAX_EVENT_BYTES} bytes ({len(raw)})", _head(raw))
     try:
         event = json.loads(raw)
     except (TypeError, ValueError):
-        return None
-    return event if isinstance(event, dict) else None
+        return Rejected("not a JSON event", _head(raw))
+    return event if isinstance(event, dict) else Rejected("not a JSON object", _head(raw))
+
+
+def _head(raw: Any) -> str:
+    text = raw[:256]
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
 
 
 class RedisStreamSource:
@@ -41,12 +64,13 @@ class RedisStreamSource:
         stream: str,
         group: str = "features",
         consumer: str = "worker-1",
-        claim_idle_ms: int = 60_000,
+        claim_idle_ms: int = 15_000,
     ) -> None:
         self.client, self.stream, self.group, self.consumer = client, stream, group, consumer
         self.claim_idle_ms = claim_idle_ms
         self._replaying = True
         self._claim_from = "0-0"
+        self._next_claim = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -64,16 +88,19 @@ class RedisStreamSource:
             if entries:
                 return [self._entry(eid, fields) for eid, fields in entries]
             self._replaying = False
+        if time.monotonic() >= self._next_claim:  # at start, then every claim_idle_ms / 2
             claimed = await self._claim_abandoned(count)
             if claimed:
                 return claimed
+            self._next_claim = time.monotonic() + self.claim_idle_ms / 2000
         reply = await self.client.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
         )
         return [self._entry(eid, fields) for eid, fields in (reply[0][1] if reply else [])]
 
     async def _claim_abandoned(self, count: int) -> list[Entry]:
-        """Entries another consumer took and never acked (it died): take them over."""
+        """Entries another consumer took and never acked for claim_idle_ms (it died, or
+        stalls): take them over. A slow peer's entry taken twice is applied once (ids)."""
         reply = await self.client.xautoclaim(
             self.stream,
             self.group,
@@ -89,54 +116,17 @@ class RedisStreamSource:
     def _entry(entry_id, fields) -> Entry:
         eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         raw = (fields or {}).get(b"event", (fields or {}).get("event"))
-        return eid, decode(raw)
+        return eid, decode(raw)  # no `event` field: Rejected, dead-lettered
 
     async def ack(self, event_ids: list[str]) -> None:
         if event_ids:
             await self.client.xack(self.stream, self.group, *event_ids)
 
-
-class KafkaSource:
-    """The same interface over a confluent-kafka Consumer (Rasa's Kafka broker's topic).
-
-    Offsets are committed only after a batch is applied (enable.auto.commit is
-    off), so a crash replays the uncommitted tail; the worker's event-id
-    deduplication makes the replay harmless. The blocking client runs in a
-    thread so the event loop stays free.
-    """
-
-    def __init__(self, consumer) -> None:
-        self.consumer = consumer
-        self._pending: dict[str, Any] = {}
-
-    @classmethod
-    def create(cls, bootstrap_servers: str, topic: str, group: str = "features") -> KafkaSource:
-        from confluent_kafka import Consumer
-
-        consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "group.id": group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
-        )
-        consumer.subscribe([topic])
-        return cls(consumer)
-
-    async def read(self, count: int, block_ms: int) -> list[Entry]:
-        messages = await asyncio.to_thread(self.consumer.consume, count, block_ms / 1000)
-        out: list[Entry] = []
-        for message in messages or []:
-            if message.error():
-                logger.warning("kafka error: %s", message.error())
-                continue
-            eid = f"{message.topic()}:{message.partition()}:{message.offset()}"
-            self._pending[eid] = message
-            out.append((eid, decode(message.value())))
-        return out
-
-    async def ack(self, event_ids: list[str]) -> None:
-        messages = [self._pending.pop(eid) for eid in event_ids if eid in self._pending]
-        for message in messages:
-            await asyncio.to_thread(self.consumer.commit, message=message, asynchronous=False)
+    async def lag(self) -> int | None:
+        """Entries the group has not read yet (Redis 7's XINFO GROUPS lag)."""
+        for group in await self.client.xinfo_groups(self.stream):
+            name = group.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) == self.group:
+                lag = group.get("lag")
+                return None if lag is None else int(lag)
+        return None

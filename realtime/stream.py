@@ -65,3 +65,16 @@ async def publish_event(
     """XADD one event (redis.asyncio client); returns its stream entry id."""
     entry_id = await client.xadd(stream, encode(event), maxlen=maxlen, approximate=True)
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
+class RedisStreamSink:
+    """The gateway's ingest onto the Redis stream (realtime/kafka.py KafkaSink: onto Kafka)."""
+
+    def __init__(self, client, stream: str = DEFAULT_STREAM) -> None:
+        self.client, self.stream = client, stream
+
+    async def publish(self, event: dict[str, Any]) -> str:
+        return await publish_event(self.client, event, self.stream)
+
+    def close(self) -> None:
+        """The client belongs to the caller."""

@@ -1,30 +1,83 @@
-"""voltmart-worker (python -m realtime.worker) [--redis-url ...] [--consumer worker-1]: the
-feature worker, consuming the event stream until SIGTERM or SIGINT (realtime/processing.py).
+"""voltmart-worker (python -m realtime.worker) [--transport redis|kafka] [--consumer worker-1]:
+the feature worker, consuming the event stream until SIGTERM or SIGINT (realtime/processing.py).
+
+Several workers with distinct --consumer names share the work: the Redis stream's consumer
+group, or the Kafka topic's partitions. --metrics-port serves Prometheus metrics on loopback
+(events by outcome, consumer lag).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from core.redis_clients import async_client, close_async
 from core.settings import Settings, command_settings
 from experiments.policy import ArmChooser, chooser_for
 from privacy.keyring import service_pseudonym_key
+from realtime.kafka import KafkaSource, KafkaUnavailable
 from realtime.processing import FeatureWorker
 from realtime.sources import RedisStreamSource
 from realtime.stream import DEFAULT_STREAM
 
 logger = logging.getLogger("realtime.worker")
+LAG_INTERVAL_S = 5.0
 
 
 def attribution_chooser(events, namespace: str, settings: Settings) -> ArmChooser:
     """Decisions and exposures where the action server keeps them (beside the stream), with
     the experiments whose conversions purchases and add-to-carts complete."""
     return chooser_for(events, namespace, settings.paths.experiments)
+
+
+class WorkerMetrics:
+    """The worker's counters and its consumer lag, read when Prometheus scrapes."""
+
+    def __init__(self, worker: FeatureWorker, consumer: str, transport: str) -> None:
+        self.worker, self.labels = worker, [consumer, transport]
+        self.lag: int | None = None
+
+    def collect(self):
+        events = CounterMetricFamily(
+            "pz_worker_events",
+            "Events handled, by outcome",
+            labels=["worker", "transport", "outcome"],
+        )
+        stats = self.worker.stats
+        for outcome in ("applied", "duplicates", "skipped", "not_kept", "malformed"):
+            events.add_metric([*self.labels, outcome], getattr(stats, outcome))
+        yield events
+        changes = CounterMetricFamily(
+            "pz_worker_segment_changes", "Online segment changes", labels=["worker", "transport"]
+        )
+        changes.add_metric(self.labels, stats.segment_changes)
+        yield changes
+        lag = GaugeMetricFamily(
+            "pz_worker_consumer_lag",
+            "Events on the stream this worker's group (Kafka: its partitions) has not read",
+            labels=["worker", "transport"],
+        )
+        if self.lag is not None:
+            lag.add_metric(self.labels, self.lag)
+        yield lag
+
+
+async def sample_lag(source, metrics: WorkerMetrics, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            metrics.lag = await source.lag()
+        except Exception as exc:  # a metric must never stop the worker
+            logger.debug("lag not sampled: %s", exc)
+            metrics.lag = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LAG_INTERVAL_S)
 
 
 async def _main(args, settings: Settings) -> int:
@@ -35,8 +88,15 @@ async def _main(args, settings: Settings) -> int:
         if not args.events_url:
             raise ValueError("--cluster needs --events-url or PZ_SHARED_REDIS_URL")
         events = async_client(args.events_url, cluster=False, **timeouts)
-    source = RedisStreamSource(events, args.stream, args.group, args.consumer)
-    await source.ensure_group()
+    if args.transport == "kafka":
+        source = KafkaSource.create(args.bootstrap, args.topic, args.group, args.consumer)
+        where = f"Kafka {args.bootstrap} topic {args.topic}"
+    else:
+        source = RedisStreamSource(
+            events, args.stream, args.group, args.consumer, args.claim_idle_ms
+        )
+        await source.ensure_group()
+        where = f"Redis stream {args.stream}"
     key = service_pseudonym_key(settings)
     worker = FeatureWorker(
         source,
@@ -48,6 +108,11 @@ async def _main(args, settings: Settings) -> int:
         chooser=attribution_chooser(events, args.namespace, settings),
         attribution_window_s=settings.attribution_window_s,
     )
+    metrics = WorkerMetrics(worker, args.consumer, args.transport)
+    if args.metrics_port:
+        registry = CollectorRegistry()
+        registry.register(metrics)
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -55,11 +120,15 @@ async def _main(args, settings: Settings) -> int:
     logger.info(
         "feature worker %s consuming %s (group %s); attribution window %d s",
         args.consumer,
-        args.stream,
+        where,
         args.group,
         settings.attribution_window_s,
     )
+    lag = asyncio.ensure_future(sample_lag(source, metrics, stop))
     await worker.run(stop)
+    await lag
+    if isinstance(source, KafkaSource):
+        source.close()
     logger.info("feature worker stopped: %s", worker.stats)
     await close_async(client)
     if events is not client:
@@ -69,7 +138,7 @@ async def _main(args, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     settings = command_settings()
-    redis = settings.redis
+    redis, stream = settings.redis, settings.stream
     parser = argparse.ArgumentParser(prog="voltmart-worker", description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url", default=redis.url)
     parser.add_argument(
@@ -83,16 +152,27 @@ def main(argv: list[str] | None = None) -> int:
         default=redis.shared_url,
         help="with --cluster: the standalone Redis holding the stream (PZ_SHARED_REDIS_URL)",
     )
-    parser.add_argument("--stream", default=DEFAULT_STREAM)
+    parser.add_argument(
+        "--transport", choices=("redis", "kafka"), default=stream.transport,
+        help="where the events come from (default: PZ_EVENT_TRANSPORT, redis)",
+    )  # fmt: skip
+    parser.add_argument("--stream", default=DEFAULT_STREAM, help="the Redis stream")
+    parser.add_argument("--bootstrap", default=stream.kafka_bootstrap, help="Kafka broker(s)")
+    parser.add_argument("--topic", default=stream.kafka_topic, help="the Kafka topic")
     parser.add_argument("--group", default="features")
-    parser.add_argument("--consumer", default="worker-1")
+    parser.add_argument("--consumer", default="worker-1", help="unique per worker of a group")
+    parser.add_argument(
+        "--claim-idle-ms", type=int, default=15_000,
+        help="Redis: take over another worker's unacknowledged events after this long",
+    )  # fmt: skip
+    parser.add_argument("--metrics-port", type=int, default=0, help="0: no metrics endpoint")
     parser.add_argument("--namespace", default=redis.namespace)
     parser.add_argument("--reassign-interval", type=float, default=30.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         return asyncio.run(_main(args, settings))
-    except ValueError as exc:
+    except (ValueError, KafkaUnavailable) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
 

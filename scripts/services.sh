@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start/stop the action server, the feature worker and the Rasa server (pid files in var/run).
 # usage: scripts/services.sh start|stop ACTIONS_PORT RASA_PORT ENDPOINTS_FILE
+# WORKERS=N: feature workers in one group; PZ_EVENT_TRANSPORT=kafka: the event stream on the
+# Kafka broker (scripts/kafka.sh), Rasa with its Kafka event broker.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -48,6 +50,10 @@ start)
       >"$logs/actions.log" 2>&1 < /dev/null &
     echo $! > "$run/actions.pid"
   fi
+  if [[ ${PZ_EVENT_TRANSPORT:-redis} == kafka ]]; then  # Rasa's broker: the Kafka one
+    .venv/bin/python -m rasa_ext.endpoints "$endpoints" "$run/endpoints.yml"
+    endpoints=$run/endpoints.yml
+  fi
   credentials=credentials.yml
   if [[ -n ${SLACK_TOKEN:-} && -n ${SLACK_SIGNING_SECRET:-} ]]; then
     credentials=$run/credentials.yml
@@ -63,15 +69,23 @@ start)
       >"$logs/rasa.log" 2>&1 < /dev/null &
     echo $! > "$run/rasa.pid"
   fi
-  if ! alive worker; then
-    setsid .venv/bin/voltmart-worker \
-      >"$logs/worker.log" 2>&1 < /dev/null &
-    echo $! > "$run/worker.pid"
-  fi
+  # WORKERS feature workers in one consumer group (Redis stream or Kafka partitions,
+  # PZ_EVENT_TRANSPORT); worker-N serves Prometheus metrics on 127.0.0.1:$((9400 + N)).
+  for n in $(seq "${WORKERS:-1}"); do
+    if ! alive "worker-$n"; then
+      setsid .venv/bin/voltmart-worker --consumer "worker-$n" --metrics-port $((9400 + n)) \
+        >"$logs/worker-$n.log" 2>&1 < /dev/null &
+      echo $! > "$run/worker-$n.pid"
+    fi
+  done
   wait_http actions "http://127.0.0.1:$actions_port/health" 60
   echo "action server up on 127.0.0.1:$actions_port"
-  alive worker || { echo "Error: the feature worker exited; see $logs/worker.log" >&2; exit 1; }
-  echo "feature worker consuming the event stream"
+  sleep 0.5
+  for n in $(seq "${WORKERS:-1}"); do
+    alive "worker-$n" || { echo "Error: feature worker $n exited; see $logs/worker-$n.log" >&2
+      tail -3 "$logs/worker-$n.log" >&2; exit 1; }
+  done
+  echo "${WORKERS:-1} feature worker(s) consuming the event stream (${PZ_EVENT_TRANSPORT:-redis})"
   wait_http rasa "http://127.0.0.1:$rasa_port/webhooks/rest/" 180
   echo "rasa server up on 127.0.0.1:$rasa_port"
   if ! alive gateway; then
@@ -87,7 +101,9 @@ stop)
   stop_one gateway
   stop_one rasa
   stop_one actions
-  stop_one worker
+  for pidfile in "$run"/worker*.pid; do
+    if [[ -e $pidfile ]]; then stop_one "$(basename "$pidfile" .pid)"; fi
+  done
   ;;
 *) echo "usage: services.sh start|stop ACTIONS_PORT RASA_PORT [ENDPOINTS]" >&2; exit 2 ;;
 esac

@@ -13,6 +13,7 @@ results=var/test-results
 mkdir -p "$results" var/log
 
 scripts/install_browser.sh || exit 1  # Debian chromium + playwright-core for the web-chat test
+scripts/install_kafka.sh || exit 1  # the Kafka-compatible broker (Tansu) for the event-stream tests
 # The local model server builds llama.cpp once on a fresh machine (about 5 minutes): in the
 # background, while the other checks run; the real-model tests wait for it at the end.
 scripts/install_llm.sh >var/log/install-llm.log 2>&1 &

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.settings import StreamSettings
 from personalization.store import ProfileStore
+from realtime.kafka import event_sink
 from shop.carts import CartStore
 from shop.orders import OrderStore
 
@@ -16,6 +18,10 @@ class ShopStores:
     orders: OrderStore
 
     @classmethod
-    def beside(cls, store: ProfileStore) -> ShopStores:
+    def beside(cls, store: ProfileStore, stream: StreamSettings | None = None) -> ShopStores:
+        """Cart and order events go where the feature workers read (PZ_EVENT_TRANSPORT)."""
         carts = CartStore(store.client, store.keys, store.timeout)
-        return cls(carts, OrderStore(carts, store.shared_client, f"{store.namespace}:events"))
+        events = event_sink(
+            stream or StreamSettings(), store.shared_client, f"{store.namespace}:events", False
+        )
+        return cls(carts, OrderStore(carts, events))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.products import ProductCatalogue
-from realtime.stream import publish_event, purchase_event
+from realtime.kafka import KafkaUnavailable
+from realtime.stream import purchase_event
 from shop.carts import Cart, CartStore, ShopUnavailable, as_text
 
 logger = logging.getLogger(__name__)
@@ -139,11 +140,10 @@ class Checkout:
 
 
 class OrderStore:
-    def __init__(self, carts: CartStore, stream_client, stream: str) -> None:
+    def __init__(self, carts: CartStore, events) -> None:
         self.carts = carts
         self.keys = carts.keys
-        self.stream_client = stream_client
-        self.stream = stream
+        self.events = events  # RedisStreamSink or KafkaSink (realtime/kafka.py event_sink)
         self._checkout = carts.client.register_script(CHECKOUT_SCRIPT)
 
     async def checkout(
@@ -178,11 +178,18 @@ class OrderStore:
             user_id, order.total, product.category if product else "", order.placed_at, order.id
         )
         try:
-            await self.carts.call(publish_event(self.stream_client, event, stream=self.stream))
+            await self.publish(event)
         except ShopUnavailable as exc:  # the order is placed; a missing event is logged
             logger.error(
                 "order %s placed but its purchase event was not published: %s", order.id, exc
             )
+
+    async def publish(self, event: dict) -> None:
+        """A shop event onto the event stream; ShopUnavailable when it cannot take it."""
+        try:
+            await self.carts.call(self.events.publish(event))
+        except KafkaUnavailable as exc:
+            raise ShopUnavailable(str(exc)) from exc
 
     async def find(self, owner: str, order_id: str) -> PlacedOrder | None:
         """The owner's order with this id; None for anyone else's (same answer as none)."""

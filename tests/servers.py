@@ -441,3 +441,28 @@ def gateway_server(
         f"http://127.0.0.1:{port}/health",
         environment,
     )
+
+
+def kafka_broker(name: str):
+    """The project's Kafka-compatible broker (realtime/kafka_server.py) on a free port."""
+    from realtime.kafka_server import KafkaServer
+
+    return KafkaServer(free_port(), VAR / f"kafka-{name}.log")
+
+
+def feature_worker(
+    name: str, redis_url: str, *args: str, metrics_port: int | None = None, **env: str
+) -> subprocess.Popen:
+    """voltmart-worker as `make run` starts it, with the test run's keys; `args` choose the
+    transport. Its log: var/pytest/<name>.log."""
+    log = (VAR / f"{name}.log").open("ab")
+    command = [str(VENV_BIN / "python"), "-m", "realtime.worker", "--consumer", name]
+    if metrics_port:
+        command += ["--metrics-port", str(metrics_port)]
+    return subprocess.Popen(
+        [*command, *args],
+        cwd=ROOT,
+        env=rasa_env() | {"PZ_REDIS_URL": redis_url} | env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )

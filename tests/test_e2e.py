@@ -528,6 +528,18 @@ def gateway_chat(
     return requests.post(f"{gateway}/v1/chat", json=body, headers=headers, timeout=30)
 
 
+def crm_demo_token(gateway: str) -> str:
+    """A token of the demo CRM client (scope ingest), by the client-credentials grant."""
+    secret = (VAR / "secrets" / "crm-demo.secret").read_text().strip()
+    crm = requests.post(
+        f"{gateway}/oauth/token",
+        timeout=10,
+        data={"grant_type": "client_credentials", "client_id": "crm-demo", "client_secret": secret},
+    )
+    assert crm.status_code == 200, crm.text
+    return crm.json()["access_token"]
+
+
 def night_timezone() -> str:
     """A zone where it is 1-4 am now. Live segments weigh the time of day people chat, so
     the purchase tests fix it instead of depending on when the suite runs."""
@@ -667,14 +679,7 @@ def test_purchase_ingested_through_the_gateway_changes_the_next_answer(
     before = gateway_chat(gateway, token, {"message": "any deals on headphones?"}, tz).json()
     assert before["messages"][0]["text"].startswith("Tonight's deals on headphones for you:")
 
-    secret = (VAR / "secrets" / "crm-demo.secret").read_text().strip()
-    crm = requests.post(
-        f"{gateway}/oauth/token",
-        timeout=10,
-        data={"grant_type": "client_credentials", "client_id": "crm-demo", "client_secret": secret},
-    )
-    assert crm.status_code == 200, crm.text
-    crm_token = crm.json()["access_token"]
+    crm_token = crm_demo_token(gateway)
     for i in range(3):
         ingest = requests.post(
             f"{gateway}/v1/events/purchase",

@@ -20,7 +20,7 @@ from personalization.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
 from rasa_ext.broker import RedisStreamBroker
 from realtime.processing import FeatureWorker
-from realtime.sources import KafkaSource, RedisStreamSource
+from realtime.sources import RedisStreamSource
 from realtime.stream import encode, purchase_event
 from segmentation.publish import Keys, publish
 from segmentation.train import train
@@ -237,54 +237,6 @@ def test_rasa_broker_streams_events_and_survives_redis_down(redis_url):
     down = RedisStreamBroker(redis.Redis(port=1, socket_connect_timeout=0.1), stream)
     down.publish({"event": "user", "sender_id": "gus"})  # no exception: the turn goes on
     assert down.failures == 1 and down.is_ready() is False
-
-
-class FakeKafkaMessage:
-    def __init__(self, offset, value):
-        self._offset, self._value = offset, value
-
-    def error(self):
-        return None
-
-    def topic(self):
-        return "pz_events"
-
-    def partition(self):
-        return 0
-
-    def offset(self):
-        return self._offset
-
-    def value(self):
-        return self._value
-
-
-class FakeConsumer:
-    """Stands in for confluent_kafka.Consumer: no Kafka server can run on this machine."""
-
-    def __init__(self, messages):
-        self.messages, self.committed = messages, []
-
-    def consume(self, count, timeout):
-        batch, self.messages = self.messages[:count], self.messages[count:]
-        return batch
-
-    def commit(self, message, asynchronous):
-        self.committed.append(message.offset())
-
-
-async def test_kafka_source_feeds_the_same_worker(env):
-    client, ns, _ = env
-    events = [message("hal", BERLIN_MORNING + i) for i in range(3)]
-    consumer = FakeConsumer(
-        [FakeKafkaMessage(i, json.dumps(e).encode()) for i, e in enumerate(events)]
-        + [FakeKafkaMessage(3, b"{bad")]
-    )
-    source = KafkaSource(consumer)
-    worker = FeatureWorker(source, client, ns, require_consent=False)
-    await drain(worker, source)
-    assert (await live(client, ns, "hal"))["messages"] == "3"
-    assert consumer.committed == [0, 1, 2, 3] and worker.stats.malformed == 1
 
 
 async def test_chat_alone_does_not_override_a_known_segment_but_a_purchase_does(

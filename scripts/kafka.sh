@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Start/stop the Kafka-compatible broker (Tansu, scripts/install_kafka.sh) on loopback, and
+# create the event topic (PZ_KAFKA_TOPIC, PZ_KAFKA_PARTITIONS partitions) if it is missing.
+# usage: scripts/kafka.sh start|stop [PORT]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cmd=${1:?usage: kafka.sh start|stop [PORT]}
+port=${2:-9392}
+case $cmd in
+start)
+  scripts/install_kafka.sh
+  .venv/bin/python -m realtime.kafka_server start --port "$port" ;;
+stop) [[ -x .venv/bin/python ]] && .venv/bin/python -m realtime.kafka_server stop ;;
+*) echo "usage: kafka.sh start|stop [PORT]" >&2; exit 2 ;;
+esac
