@@ -312,3 +312,33 @@ async def test_gateway_ingest_answers_with_the_record_or_a_clear_refusal():
     finally:
         sink.close()
         server.stop()
+
+
+async def test_a_worker_reads_on_after_the_broker_restarts_empty(ns):
+    server = kafka_broker(f"reader-{ns}")
+    server.start()
+    ensure_topic(server.bootstrap, "events", 2)
+    produce(server.bootstrap, "events", [message("ann", s) for s in range(20)])
+    source = KafkaSource.create(server.bootstrap, "events", f"g-{ns}", "reader")
+
+    async def read(count: int) -> list:
+        got: list = []
+        deadline = time.monotonic() + 30
+        while len(got) < count and time.monotonic() < deadline:
+            entries = await source.read(100, 500)
+            await source.ack([eid for eid, _ in entries])
+            got += entries
+        return got
+
+    try:
+        before = await read(20)
+        server.kill()
+        server.start()  # memory storage: no topic, no records, no committed offsets
+        ensure_topic(server.bootstrap, "events", 2)
+        produce(server.bootstrap, "events", [message("ann", s) for s in range(100, 105)])
+        after = await read(5)
+        assert [e["seq"] for _, e in after] == list(range(100, 105))  # from the new log's start
+        assert not {eid for eid, _ in before} & {eid for eid, _ in after}  # ids never reused
+    finally:
+        source.close()
+        server.stop()
