@@ -11,10 +11,12 @@ Rasa's `KafkaEventBroker` (which this extends; same settings, same message: the 
 JSON keyed by sender, with the RASA_ENVIRONMENT header) blocks the turn when the broker is
 unreachable: 5 s for a connection check on the first event, then up to 60 retries of 1-5 s
 when its queue is full, and its delivery-report thread exits at once because the producer
-does not exist yet when the thread starts. Here the producer is built at start-up and is
-idempotent with no delivery timeout: while the broker is down, events wait in librdkafka's
-bounded queue and go out in order when it returns. A full queue costs the event, never
-the turn: the overflow is counted and logged (first time, then every 1000th).
+does not exist yet when the thread starts. Here the producer is built at start-up, keeps
+one request in flight and has no delivery timeout (realtime.kafka.producer_config): while
+the broker is down, events wait in librdkafka's bounded queue and go out in order when it
+returns. An event that cannot be queued (queue full, larger than the producer's message
+limit, not JSON) costs that event, never the turn: it is counted in `overflow` and logged
+(first time, then every 1000th).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import threading
 from typing import Any
 
+from confluent_kafka import KafkaException
 from rasa.core.brokers.kafka import KafkaEventBroker
 from rasa.utils.endpoints import EndpointConfig
 
@@ -39,7 +42,7 @@ class BufferedKafkaBroker(KafkaEventBroker):
         kwargs["partition_by_sender"] = True  # one user's events in order, in one partition
         super().__init__(url, topic, **kwargs)  # its poll thread ends at once (no producer)
         self.queue_size = int(self.queue_size or DEFAULT_QUEUE_SIZE)
-        self.overflow = 0  # events refused because the local queue was full
+        self.overflow = 0  # events that could not be queued (full, too large, not JSON)
         self.failed = 0  # delivery reports with an error (none while retrying forever)
         self.delivered = 0
         self.produced = 0
@@ -84,6 +87,9 @@ class BufferedKafkaBroker(KafkaEventBroker):
                 )
             except BufferError:
                 self._count_overflow(event, f"local queue full ({self.queue_size} events)")
+                continue
+            except KafkaException as exc:  # e.g. MSG_SIZE_TOO_LARGE, raised by produce()
+                self._count_overflow(event, f"refused by the producer: {exc.args[0]}")
                 continue
             with self._lock:
                 self.produced += 1

@@ -213,6 +213,7 @@ class KafkaSource:
         self._pending: dict[str, tuple[int, int]] = {}  # event id -> (partition, offset)
         self.commit_failures = 0
         self.high: dict[int, int] = {}
+        self.partitions: int | None = None  # assigned at the last lag sample
 
     @classmethod
     def create(
@@ -293,6 +294,7 @@ class KafkaSource:
         """From the high watermarks fetches report (librdkafka statistics): Tansu answers
         ListOffsets with a wrong high watermark (1 after 100 records, seen here)."""
         assignment = self.consumer.assignment()
+        self.partitions = len(assignment)
         if not assignment:
             return 0
         try:

@@ -43,6 +43,7 @@ class WorkerMetrics:
     def __init__(self, worker: FeatureWorker, consumer: str, transport: str) -> None:
         self.worker, self.labels = worker, [consumer, transport]
         self.lag: int | None = None
+        self.partitions: int | None = None  # Kafka only
 
     def collect(self):
         events = CounterMetricFamily(
@@ -67,12 +68,21 @@ class WorkerMetrics:
         if self.lag is not None:
             lag.add_metric(self.labels, self.lag)
         yield lag
+        partitions = GaugeMetricFamily(
+            "pz_worker_partitions",
+            "Partitions of the topic assigned to this worker (Kafka; 0 while others hold all)",
+            labels=["worker", "transport"],
+        )
+        if self.partitions is not None:
+            partitions.add_metric(self.labels, self.partitions)
+        yield partitions
 
 
 async def sample_lag(source, metrics: WorkerMetrics, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             metrics.lag = await source.lag()
+            metrics.partitions = getattr(source, "partitions", None)
         except Exception as exc:  # a metric must never stop the worker
             logger.debug("lag not sampled: %s", exc)
             metrics.lag = None

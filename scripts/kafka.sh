@@ -11,6 +11,6 @@ case $cmd in
 start)
   scripts/install_kafka.sh
   .venv/bin/python -m realtime.kafka_server start --port "$port" ;;
-stop) [[ -x .venv/bin/python ]] && .venv/bin/python -m realtime.kafka_server stop ;;
+stop) if [[ -x .venv/bin/python ]]; then .venv/bin/python -m realtime.kafka_server stop; fi ;;
 *) echo "usage: kafka.sh start|stop [PORT]" >&2; exit 2 ;;
 esac
