@@ -107,8 +107,7 @@ class ActionCompareProducts(PersonalizedAction):
         if len(found) < MIN_PRODUCTS:
             first = found[0] if found else None
             if first is None:
-                return Ask("compare_need_more", values={"product": "it", "examples":
-                           examples(catalogue)})  # fmt: skip
+                return Ask("compare_which", values={"examples": examples(catalogue)})
             return Ask("compare_need_more", product=first,
                        values={"examples": examples(catalogue, first.category)})  # fmt: skip
         table = compare(found, resolution.traits)

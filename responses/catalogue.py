@@ -58,6 +58,7 @@ RESPONSES: dict[str, tuple[str, frozenset[str]]] = {
     "budget_currency": (TEXT, PLAIN | {"currency"}),
     "budget_ask": (TEXT, COMMON | {"category"}),
     "compare": (TEXT, COMMON | {"title", "rows", "first", "dropped"}),
+    "compare_which": (TEXT, COMMON | {"examples"}),
     "compare_need_more": (TEXT, COMMON | {"product", "examples"}),
     "stock": (TEXT, PLAIN | {"product", "count"}),
     "stock_low": (TEXT, PLAIN | {"product", "count"}),

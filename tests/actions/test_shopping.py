@@ -124,6 +124,10 @@ async def test_compare_one_product_uses_the_last_listing_or_asks(store, domain):
     unknown = message("compare the zorblax 9000", "compare_products", [("product", "zorblax 9000")])
     messages, _ = await answer(action, unknown, domain)
     assert 'couldn\'t find "zorblax 9000"' in messages[0]["text"]
+    # Nothing named that NLU or the catalogue knows, nothing shown before: ask which.
+    nothing = message("can you compare the roman and greek empires", "compare_products")
+    messages, _ = await answer(action, nothing, domain)
+    assert messages[0]["text"].startswith("Which products should I compare? Name two or more")
 
 
 async def test_compare_twenty_products_shows_four_and_says_so(store, domain):
