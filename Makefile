@@ -89,7 +89,7 @@ lint-responses: install  ## check the response catalogue (and the experiments na
 validate: install  ## rasa data validate
 	@$(RASA) data validate --fail-on-warnings
 
-bench: install train  ## turns, answers, relevance, action server, worker, streams (Redis vs Kafka), gateway, responses, cluster, generation; README
+bench: install train  ## turns, answers, relevance, action server, worker, streams (Redis vs Kafka), gateway, responses, cluster, scope guard, generation; README
 	@$(PY) -m bench.turns
 	@$(PY) -m bench.answers
 	@$(PY) -m bench.relevance
@@ -100,6 +100,7 @@ bench: install train  ## turns, answers, relevance, action server, worker, strea
 	@$(PY) -m bench.gateway
 	@$(PY) -m bench.responses
 	@$(PY) -m bench.cluster
+	@$(PY) -m bench.scope
 	@scripts/install_llm.sh
 	@$(PY) -m bench.generation
 	@$(PY) -m bench.readme

@@ -141,6 +141,18 @@ def responses(d: dict) -> list[Row]:
     ]
 
 
+def scope(d: dict) -> list[Row]:
+    ours, base = d["ours"], d["baseline_tfidf"]
+    return [
+        (
+            "scope guard per message: sentence vectors vs TF-IDF only, p50 / p99",
+            f"{ours['p50_ms']} / {ours['p99_ms']} ms vs {base['p50_ms']} / {base['p99_ms']} ms "
+            f"({d['ratio']['p50_ms']}x); encoder +{d['encoder_rss_mb']:.0f} MB",
+            "no target (bought ≤ 2% wrong answers on unsupported questions)",
+        )
+    ]
+
+
 def cluster(d: dict) -> list[Row]:
     c, one = d["cluster"], d["cluster"]["commands_per_lookup"]
     return [
@@ -265,6 +277,7 @@ SOURCES: list[tuple[str, Callable[[dict], list[Row]], str]] = [
     ("gateway", gateway, "make bench"),
     ("responses", responses, "make bench"),
     ("cluster", cluster, "make bench"),
+    ("scope", scope, "make bench"),
     ("generation", generation, "make bench-generation"),
     ("generation_eval", generation_eval, "make eval-generation"),
     ("segmentation_1000000", segmentation, "make bench-segmentation"),

@@ -1,16 +1,22 @@
 """A second opinion on whether a message is something the shop supports at all.
 
 DIET is often sure of a shop intent for a question the shop cannot answer ("do you carry
-dishwashers" as a store policy, "recommend a good book" as a recommendation), and a wrong
-answer is worse than an honest "I can't help with that" (issue 14). This component is
-trained beside DIET on the same examples, with a different view of them (TF-IDF of words
-and character n-grams, a logistic regression of out-of-scope against everything else),
-and turns a guarded intent into out-of-scope when it finds the message out of scope.
+dishwashers" as a store policy, "what's the score in the match" as price match), and a
+wrong answer is worse than an honest "I can't help with that" (issue 14). This component is
+trained beside DIET on the same examples, with two other views of them: TF-IDF of words and
+character n-grams (typos, word forms) and all-MiniLM-L6-v2 sentence vectors (what the
+message is about, beyond the words it shares with the shop's examples). One logistic
+regression of out-of-scope against everything else reads both, and the component turns a
+guarded intent into out-of-scope when it finds the message out of scope. Beside it, a
+nearest-neighbour check in the same vector space: a message whose closest out-of-scope
+example is nearer than its closest in-domain one (by more than a margin learnt from the
+data) is turned away too.
 
-Its threshold is chosen at training time by cross-validation on the training data alone,
-so that at most ``false_reject_rate`` of the guarded in-domain examples would be turned
-away; a message naming something the shop sells (a product or category entity) is never
-turned away. The fitted model is stored with skops, not pickle.
+Both thresholds are chosen at training time on the training data alone (5-fold
+cross-validation for the regression, leave-one-out for the neighbours), so that each turns
+away at most its share (``false_reject_rate``, ``neighbour_false_reject_rate``) of the
+guarded in-domain examples; a message naming something the shop sells (a product or
+category entity) is never turned away. The fitted model is stored with skops, not pickle.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 import skops.io as sio
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -37,12 +44,15 @@ from rasa.shared.nlu.constants import (
     PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
+from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion
+
+from rasa_ext.sentence_encoder import SentenceEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -56,29 +66,109 @@ TRUSTED_TYPES = ("scipy.sparse._csr.csr_matrix",)
 
 
 class UntrustedScopeModel(RuntimeError):
-    """The model archive's scope guard holds types train() never writes."""
+    """The model archive's scope guard holds types train() never writes, or was trained
+    with another sentence encoder than the one installed."""
 
 
-def load_model(path: Path) -> Pipeline:
-    unexpected = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
-    if unexpected:
-        raise UntrustedScopeModel(
-            f"{path.name} holds untrusted types {', '.join(unexpected)}: retrain the model"
-        )
-    return sio.load(path, trusted=list(TRUSTED_TYPES))
-
-
-def scope_model(c: float, seed: int) -> Pipeline:
+def word_features() -> FeatureUnion:
     """Words and character n-grams: typos and word forms the training data never showed
     still share most of their n-grams with the words it did."""
-    features = FeatureUnion(
+    return FeatureUnion(
         [
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
             ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
         ]
     )
-    classifier = LogisticRegression(C=c, max_iter=3000, random_state=seed)
-    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def _joined(words: Any, vectors: np.ndarray) -> scipy.sparse.csr_matrix:
+    # Each TF-IDF block and each sentence vector has unit length: equal say for the three.
+    return scipy.sparse.hstack([words, scipy.sparse.csr_matrix(vectors)]).tocsr()
+
+
+@dataclass
+class ScopeModel:
+    """P(out of scope) from TF-IDF features and sentence vectors, one logistic regression;
+    and the training examples' vectors, for the nearest-neighbour margin."""
+
+    words: FeatureUnion
+    classifier: LogisticRegression
+    encoder: SentenceEncoder
+    in_domain: np.ndarray
+    out_of_scope: np.ndarray
+
+    @classmethod
+    def fit(
+        cls,
+        texts: list[str],
+        labels: np.ndarray,
+        encoder: SentenceEncoder,
+        c: float,
+        seed: int,
+        vectors: np.ndarray | None = None,
+    ) -> ScopeModel:
+        vectors = encoder.encode(texts) if vectors is None else vectors
+        words = word_features()
+        classifier = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+        classifier.fit(_joined(words.fit_transform(texts), vectors), labels)
+        return cls(words, classifier, encoder, vectors[~labels], vectors[labels])
+
+    def probability(self, texts: list[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        vectors = self.encoder.encode(texts) if vectors is None else vectors
+        return self.classifier.predict_proba(_joined(self.words.transform(texts), vectors))[:, 1]
+
+    def margin(self, vectors: np.ndarray) -> np.ndarray:
+        """How much nearer (cosine) each vector's closest in-domain example is than its
+        closest out-of-scope one: below zero, the message is most like something the shop
+        does not do."""
+        return (vectors @ self.in_domain.T).max(1) - (vectors @ self.out_of_scope.T).max(1)
+
+    def dump(self, path: Path) -> None:
+        parts = {"words": self.words, "classifier": self.classifier}
+        sio.dump({**parts, "in_domain": self.in_domain, "out_of_scope": self.out_of_scope}, path)
+
+    @classmethod
+    def load(cls, path: Path, encoder: SentenceEncoder) -> ScopeModel:
+        unexpected = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+        if unexpected:
+            raise UntrustedScopeModel(
+                f"{path.name} holds untrusted types {', '.join(unexpected)}: retrain the model"
+            )
+        p = sio.load(path, trusted=list(TRUSTED_TYPES))
+        return cls(p["words"], p["classifier"], encoder, p["in_domain"], p["out_of_scope"])
+
+
+def held_out_probabilities(
+    texts: list[str], labels: np.ndarray, vectors: np.ndarray, folds: StratifiedKFold, **fit: Any
+) -> np.ndarray:
+    """Each example's P(out of scope) from a model that did not see it (the vectors are
+    computed once: the encoder is fixed, only the TF-IDF vocabulary and weights are fitted)."""
+    held_out = np.zeros(len(texts))
+    for train, test in folds.split(texts, labels):
+        model = ScopeModel.fit(
+            [texts[i] for i in train], labels[train], vectors=vectors[train], **fit
+        )
+        held_out[test] = model.probability([texts[i] for i in test], vectors[test])
+    return held_out
+
+
+def extra_examples(paths: list[str], out_of_scope: str) -> list[Message]:
+    """The out-of-scope examples of these NLU files (anything else in them is an error)."""
+    examples = []
+    for path in paths:
+        data = load_data(str(path))
+        intents = {m.get(INTENT) for m in data.intent_examples}
+        if intents - {out_of_scope}:
+            raise ValueError(f"{path}: only '{out_of_scope}' examples belong here, not {intents}")
+        examples += [m for m in data.intent_examples if m.get(TEXT)]
+    return examples
+
+
+def leave_one_out_margins(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each example's margin (ScopeModel.margin) against all the other examples."""
+    similar = vectors @ vectors.T
+    np.fill_diagonal(similar, -np.inf)
+    return similar[:, ~labels].max(1) - similar[:, labels].max(1)
 
 
 def threshold_for(in_domain: np.ndarray, false_reject_rate: float) -> float:
@@ -96,12 +186,19 @@ def threshold_for(in_domain: np.ndarray, false_reject_rate: float) -> float:
 class Verdict:
     out_of_scope: float
     threshold: float
-    turned_away: bool
+    margin: float
+    margin_floor: float
+
+    @property
+    def turned_away(self) -> bool:
+        return self.out_of_scope >= self.threshold or self.margin <= self.margin_floor
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "out_of_scope": round(self.out_of_scope, 4),
             "threshold": round(self.threshold, 4),
+            "margin": round(self.margin, 4),
+            "margin_floor": round(self.margin_floor, 4),
             "turned_away": self.turned_away,
         }
 
@@ -123,6 +220,10 @@ class ScopeGuard(GraphComponent, IntentClassifier):
             # Entities that tie a message to the catalogue: such a message stays in scope.
             "grounding_entities": ["product", "product_category"],
             "false_reject_rate": 0.05,
+            "neighbour_false_reject_rate": 0.03,
+            # Rasa NLU files of out-of-scope messages only the guard learns from (paths from
+            # the project root): examples that would teach DIET the wrong lesson.
+            "extra_out_of_scope": [],
             "folds": 5,
             "C": 10.0,
             "random_seed": 42,
@@ -133,14 +234,17 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        model: Pipeline | None = None,
-        threshold: float = 1.0,
+        encoder: SentenceEncoder,
+        model: ScopeModel | None = None,
+        thresholds: tuple[float, float] = (1.0, -2.0),
     ) -> None:
         self.component_config = config
         self._model_storage = model_storage
         self._resource = resource
+        self._encoder = encoder
         self._model = model
-        self._threshold = threshold
+        # P(out of scope) at or above the first, or a margin at or below the second.
+        self._thresholds = thresholds
         self._guarded = frozenset(config["guarded_intents"])
         self._grounding = frozenset(config["grounding_entities"])
 
@@ -152,7 +256,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> ScopeGuard:
-        return cls(config, model_storage, resource)
+        return cls(config, model_storage, resource, SentenceEncoder.from_package())
 
     def _grounded(self, message: Message) -> bool:
         return any(
@@ -162,6 +266,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
     def train(self, training_data: TrainingData) -> Resource:
         oos = self.component_config["out_of_scope_intent"]
         examples = [m for m in training_data.intent_examples if m.get(TEXT)]
+        examples += extra_examples(self.component_config["extra_out_of_scope"], oos)
         labels = np.array([m.get(INTENT) == oos for m in examples])
         if labels.all() or not labels.any():
             logger.warning(f"ScopeGuard: no '{oos}' examples, or only those; it turns nothing away")
@@ -169,21 +274,32 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         texts = [m.get(TEXT) for m in examples]
         seed, c = self.component_config["random_seed"], self.component_config["C"]
         folds = StratifiedKFold(self.component_config["folds"], shuffle=True, random_state=seed)
-        held_out = cross_val_predict(
-            scope_model(c, seed), texts, labels, cv=folds, method="predict_proba"
-        )[:, 1]
+        vectors = self._encoder.encode(texts)
+        fit = {"encoder": self._encoder, "c": c, "seed": seed}
+        held_out = held_out_probabilities(texts, labels, vectors, folds, **fit)
         guarded = np.array(
             [m.get(INTENT) in self._guarded and not self._grounded(m) for m in examples]
         )
-        threshold = threshold_for(held_out[guarded], self.component_config["false_reject_rate"])
-        model = scope_model(c, seed).fit(texts, labels)
-        caught = float((held_out[labels] >= threshold).mean())
-        logger.info(f"ScopeGuard: threshold {threshold:.3f}, catches {caught:.0%} held out")
+        config = self.component_config
+        threshold = threshold_for(held_out[guarded], config["false_reject_rate"])
+        margins = leave_one_out_margins(vectors, labels)
+        floor = -threshold_for(-margins[guarded], config["neighbour_false_reject_rate"])
+        model = ScopeModel.fit(texts, labels, vectors=vectors, **fit)
+        caught = float(((held_out >= threshold) | (margins <= floor))[labels].mean())
+        logger.info(
+            f"ScopeGuard: threshold {threshold:.3f}, margin floor {floor:.3f}, "
+            f"catches {caught:.0%} of out-of-scope examples held out"
+        )
         with self._model_storage.write_to(self._resource) as directory:
-            sio.dump(model, Path(directory) / MODEL_FILE)
-            meta = {"threshold": threshold, "cv_out_of_scope_caught": caught}
+            model.dump(Path(directory) / MODEL_FILE)
+            meta = {
+                "threshold": threshold,
+                "margin_floor": floor,
+                "cv_out_of_scope_caught": caught,
+                "encoder": SentenceEncoder.version(),
+            }
             (Path(directory) / META_FILE).write_text(json.dumps(meta))
-        self._model, self._threshold = model, threshold
+        self._model, self._thresholds = model, (threshold, floor)
         return self._resource
 
     @classmethod
@@ -195,19 +311,30 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> ScopeGuard:
+        encoder = SentenceEncoder.from_package()
         try:
             with model_storage.read_from(resource) as directory:
-                model = load_model(Path(directory) / MODEL_FILE)
-                threshold = json.loads((Path(directory) / META_FILE).read_text())["threshold"]
+                meta = json.loads((Path(directory) / META_FILE).read_text())
+                model = ScopeModel.load(Path(directory) / MODEL_FILE, encoder)
         except (ValueError, FileNotFoundError):
             logger.warning("ScopeGuard: no trained model in this model archive; retrain")
-            return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, model, threshold)
+            return cls(config, model_storage, resource, encoder)
+        if meta.get("encoder") != SentenceEncoder.version():
+            raise UntrustedScopeModel(
+                f"the scope guard was trained with sentence vectors of "
+                f"{meta.get('encoder') or 'no encoder'}, {SentenceEncoder.version()} is "
+                "installed: retrain the model (make train)"
+            )
+        thresholds = (meta["threshold"], meta["margin_floor"])
+        return cls(config, model_storage, resource, encoder, model, thresholds)
 
     def verdict(self, text: str) -> Verdict:
         assert self._model is not None
-        p = float(self._model.predict_proba([text])[0, 1])
-        return Verdict(p, self._threshold, p >= self._threshold)
+        vectors = self._model.encoder.encode([text])
+        p = float(self._model.probability([text], vectors)[0])
+        return Verdict(
+            p, self._thresholds[0], float(self._model.margin(vectors)[0]), self._thresholds[1]
+        )
 
     def process(self, messages: list[Message]) -> list[Message]:
         oos = self.component_config["out_of_scope_intent"]

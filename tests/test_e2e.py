@@ -850,23 +850,38 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
     assert one.startswith("Which products should I compare Nova X12 with?")
 
 
-# Issue 14's bar for wrong answers to unsupported questions, and the floor this data reaches
-# today (README, "Quality figures"): the floor catches regressions; the bar is not met yet.
-# "unsupported" has been used for error analysis; "unsupported_fresh" was written later and
-# measured before any training data was written against it (the honest estimate).
+# Issue 14's bar for wrong answers to unsupported questions (README, "Quality figures").
+# The development sets served error analysis or chose the scope guard's design, thresholds
+# and extra examples, so they must stay within the bar; the last blind set was written by
+# someone who saw neither the training data nor the other sets, and measured once, after
+# the design was fixed: the honest estimate, which does not meet the bar yet (the floor
+# catches regressions there, and a strict xfail turns red once the bar is reached).
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
-UNSUPPORTED_SETS = {"unsupported": 150, "unsupported_fresh": 75}  # name -> at least
+DEVELOPMENT_SETS = {
+    "unsupported": 150,  # error analysis since its first measurement
+    "unsupported_fresh": 75,  # written later; analysed since issue 14's second stop
+    "unsupported_blind": 115,  # written blind; chose the guard's sentence vectors
+}  # name -> at least
+HONEST_SET, HONEST_MINIMUM = "unsupported_blind2", 115
 
 
-@pytest.fixture(scope="module", params=sorted(UNSUPPORTED_SETS))
+@pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))
 def unsupported(stack: Stack, request) -> dict:
-    """tests/nlu/<set>.yml through the real Rasa and action server, each question from a
+    return measure_unsupported(stack, request.param, DEVELOPMENT_SETS[request.param])
+
+
+@pytest.fixture(scope="module")
+def unsupported_honest(stack: Stack) -> dict:
+    return measure_unsupported(stack, HONEST_SET, HONEST_MINIMUM)
+
+
+def measure_unsupported(stack: Stack, name: str, minimum: int) -> dict:
+    """tests/nlu/<name>.yml through the real Rasa and action server, each question from a
     new sender; a wrong answer is an unrelated shop action or product sheet, an honest one
     is "can't help" / "didn't get that" / "no such product"."""
     import yaml
 
-    name = request.param
     data = yaml.safe_load((ROOT / "tests" / "nlu" / f"{name}.yml").read_text())
     questions = [q[2:].strip() for q in data["nlu"][0]["examples"].splitlines() if q.strip()]
     openings = ask_back_openings()
@@ -897,7 +912,7 @@ def unsupported(stack: Stack, request) -> dict:
     wrong = [r for r in results if r["wrong"]]
     report = {
         "set": name,
-        "minimum": UNSUPPORTED_SETS[name],
+        "minimum": minimum,
         "questions": len(results),
         "wrong": len(wrong),
         "wrong_rate": round(len(wrong) / len(results), 4),
@@ -914,19 +929,27 @@ def unsupported(stack: Stack, request) -> dict:
     return report
 
 
-def test_unsupported_questions_mostly_get_an_honest_answer(unsupported: dict):
+def test_development_sets_meet_the_issue_bar(unsupported: dict):
     assert unsupported["questions"] >= unsupported["minimum"]
-    assert unsupported["honest"] > unsupported["questions"] / 2
-    assert unsupported["wrong_rate"] <= UNSUPPORTED_FLOOR, json.dumps(
+    assert unsupported["honest"] > unsupported["questions"] * 0.8
+    assert unsupported["wrong_rate"] <= UNSUPPORTED_BAR, json.dumps(
         unsupported["wrong_answers"], indent=2
     )
 
 
+def test_the_blind_set_mostly_gets_an_honest_answer(unsupported_honest: dict):
+    assert unsupported_honest["questions"] >= unsupported_honest["minimum"]
+    assert unsupported_honest["honest"] > unsupported_honest["questions"] * 0.8
+    assert unsupported_honest["wrong_rate"] <= UNSUPPORTED_FLOOR, json.dumps(
+        unsupported_honest["wrong_answers"], indent=2
+    )
+
+
 @pytest.mark.xfail(
-    strict=True, reason="issue 14 bar (at most 2% wrong) not met yet: see README Quality figures"
+    strict=True, reason="issue 14 bar (at most 2% wrong) not met on the blind set: README"
 )
-def test_unsupported_questions_meet_the_issue_bar(unsupported: dict):
-    assert unsupported["wrong_rate"] <= UNSUPPORTED_BAR
+def test_the_blind_set_meets_the_issue_bar(unsupported_honest: dict):
+    assert unsupported_honest["wrong_rate"] <= UNSUPPORTED_BAR
 
 
 # Last: it stops the Rasa server the module's other tests use.

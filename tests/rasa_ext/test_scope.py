@@ -3,6 +3,7 @@ storage, on a small shop of examples."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -16,7 +17,15 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.preprocessing import FunctionTransformer
 
-from rasa_ext.scope import MODEL_FILE, SCOPE_KEY, ScopeGuard, UntrustedScopeModel, threshold_for
+from rasa_ext.scope import (
+    META_FILE,
+    MODEL_FILE,
+    SCOPE_KEY,
+    ScopeGuard,
+    UntrustedScopeModel,
+    threshold_for,
+)
+from rasa_ext.sentence_encoder import SentenceEncoder
 
 IN_DOMAIN = {
     "ask_recommendation": [
@@ -91,9 +100,14 @@ def storage(tmp_path) -> LocalModelStorage:
     return LocalModelStorage(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder.from_package()
+
+
 @pytest.fixture()
-def trained(storage) -> ScopeGuard:
-    guard = ScopeGuard.create(CONFIG, storage, Resource("scope"), None)
+def trained(storage, encoder) -> ScopeGuard:
+    guard = ScopeGuard(CONFIG, storage, Resource("scope"), encoder)
     guard.train(training_data())
     return guard
 
@@ -152,8 +166,8 @@ def test_the_stored_model_loads_with_the_same_verdicts(trained, storage):
         assert loaded.verdict(text) == trained.verdict(text)
 
 
-def test_without_out_of_scope_examples_it_turns_nothing_away(storage, caplog):
-    guard = ScopeGuard.create(CONFIG, storage, Resource("empty"), None)
+def test_without_out_of_scope_examples_it_turns_nothing_away(storage, encoder, caplog):
+    guard = ScopeGuard(CONFIG, storage, Resource("empty"), encoder)
     with caplog.at_level(logging.WARNING):
         guard.train(training_data(with_out_of_scope=False))
     assert "no 'out_of_scope' examples" in caplog.text
@@ -171,3 +185,18 @@ def test_a_stored_model_with_code_in_it_is_refused(trained, storage):
         sio.dump(FunctionTransformer(func=os.system), directory / MODEL_FILE)
     with pytest.raises(UntrustedScopeModel, match=r"untrusted types .*system.*: retrain"):
         ScopeGuard.load(CONFIG, storage, Resource("scope"), None)
+
+
+def test_a_model_trained_with_another_encoder_is_refused(trained, storage):
+    """Sentence vectors of another encoder would feed the regression meaningless columns."""
+    with storage.write_to(Resource("scope")) as directory:
+        meta = json.loads((directory / META_FILE).read_text())
+        (directory / META_FILE).write_text(json.dumps({**meta, "encoder": "0.0.1"}))
+    with pytest.raises(UntrustedScopeModel, match=r"sentence vectors of 0\.0\.1.*retrain"):
+        ScopeGuard.load(CONFIG, storage, Resource("scope"), None)
+
+
+def test_the_verdict_reads_meaning_not_only_shared_words(trained):
+    """ "match" is a policy word here ("do you match prices"); cricket is in no example, but
+    the sentence is about sport, like "who won the football match"."""
+    assert trained.verdict("what was the score in the cricket match").turned_away
