@@ -852,10 +852,10 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 
 # Issue 14's bar for wrong answers to unsupported questions (README, "Quality figures").
 # The development sets served error analysis or chose the scope guard's design, thresholds
-# and extra examples, so they must stay within the bar; the last blind set was written by
-# someone who saw neither the training data nor the other sets, and measured once, after
-# the design was fixed: the honest estimate, which does not meet the bar yet (the floor
-# catches regressions there, and a strict xfail turns red once the bar is reached).
+# and extra examples, so they must stay within the bar. Two blind sets were written by
+# someone who saw neither the training data nor the other sets, each first measured after
+# the guard's last change; pooled, they are the honest estimate, which does not meet the
+# bar yet (the floor catches regressions, a strict xfail turns red once the bar is met).
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
 DEVELOPMENT_SETS = {
@@ -863,7 +863,7 @@ DEVELOPMENT_SETS = {
     "unsupported_fresh": 75,  # written later; analysed since issue 14's second stop
     "unsupported_blind": 115,  # written blind; chose the guard's sentence vectors
 }  # name -> at least
-HONEST_SET, HONEST_MINIMUM = "unsupported_blind2", 115
+HONEST_SETS = {"unsupported_blind2": 115, "unsupported_blind3": 115}  # pooled
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))
@@ -873,7 +873,10 @@ def unsupported(stack: Stack, request) -> dict:
 
 @pytest.fixture(scope="module")
 def unsupported_honest(stack: Stack) -> dict:
-    return measure_unsupported(stack, HONEST_SET, HONEST_MINIMUM)
+    reports = [measure_unsupported(stack, name, least) for name, least in HONEST_SETS.items()]
+    pooled = {k: sum(r[k] for r in reports) for k in ("questions", "minimum", "wrong", "honest")}
+    wrong = [w for r in reports for w in r["wrong_answers"]]
+    return {**pooled, "wrong_rate": pooled["wrong"] / pooled["questions"], "wrong_answers": wrong}
 
 
 def measure_unsupported(stack: Stack, name: str, minimum: int) -> dict:
@@ -937,7 +940,7 @@ def test_development_sets_meet_the_issue_bar(unsupported: dict):
     )
 
 
-def test_the_blind_set_mostly_gets_an_honest_answer(unsupported_honest: dict):
+def test_the_blind_sets_mostly_get_an_honest_answer(unsupported_honest: dict):
     assert unsupported_honest["questions"] >= unsupported_honest["minimum"]
     assert unsupported_honest["honest"] > unsupported_honest["questions"] * 0.8
     assert unsupported_honest["wrong_rate"] <= UNSUPPORTED_FLOOR, json.dumps(
@@ -946,9 +949,9 @@ def test_the_blind_set_mostly_gets_an_honest_answer(unsupported_honest: dict):
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 14 bar (at most 2% wrong) not met on the blind set: README"
+    strict=True, reason="issue 14 bar (at most 2% wrong) not met on the blind sets: README"
 )
-def test_the_blind_set_meets_the_issue_bar(unsupported_honest: dict):
+def test_the_blind_sets_meet_the_issue_bar(unsupported_honest: dict):
     assert unsupported_honest["wrong_rate"] <= UNSUPPORTED_BAR
 
 
