@@ -148,7 +148,7 @@ def scope(d: dict) -> list[Row]:
             "scope guard per message: sentence vectors vs TF-IDF only, p50 / p99",
             f"{ours['p50_ms']} / {ours['p99_ms']} ms vs {base['p50_ms']} / {base['p99_ms']} ms "
             f"({d['ratio']['p50_ms']}x); encoder +{d['encoder_rss_mb']:.0f} MB",
-            "no target (bought ≤ 2% wrong answers on unsupported questions)",
+            "none (it buys fewer wrong answers: Quality figures)",
         )
     ]
 

@@ -852,23 +852,27 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 
 # Issue 14's bar for wrong answers to unsupported questions (README, "Quality figures").
 # The development sets served error analysis or chose the scope guard's design, thresholds
-# and extra examples, so they must stay within the bar. Two blind sets were written by
-# someone who saw neither the training data nor the other sets, each first measured after
-# the guard's last change; pooled, they are the honest estimate, which does not meet the
-# bar yet (the floor catches regressions, a strict xfail turns red once the bar is met).
+# and extra examples: the first three must stay within the bar, the two later ones (blind
+# until they chose the guard's last extra examples) within the floor. The honest estimate
+# is a set written blind by someone who saw neither the training data nor the other sets,
+# first measured after the guard's last change; it does not meet the bar yet (the floor
+# catches regressions, a strict xfail turns red once the bar is met).
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
-DEVELOPMENT_SETS = {
-    "unsupported": 150,  # error analysis since its first measurement
-    "unsupported_fresh": 75,  # written later; analysed since issue 14's second stop
-    "unsupported_blind": 115,  # written blind; chose the guard's sentence vectors
-}  # name -> at least
-HONEST_SETS = {"unsupported_blind2": 115, "unsupported_blind3": 115}  # pooled
+DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
+    "unsupported": (150, UNSUPPORTED_BAR),  # error analysis since its first measurement
+    "unsupported_fresh": (75, UNSUPPORTED_BAR),  # analysed since issue 14's second stop
+    "unsupported_blind": (115, UNSUPPORTED_BAR),  # chose the guard's sentence vectors
+    "unsupported_blind2": (115, UNSUPPORTED_FLOOR),  # chose out_of_scope_elsewhere.yml
+    "unsupported_blind3": (115, UNSUPPORTED_FLOOR),  # with blind2
+}
+HONEST_SETS = {"unsupported_blind4": 115}  # pooled, if more are written
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))
 def unsupported(stack: Stack, request) -> dict:
-    return measure_unsupported(stack, request.param, DEVELOPMENT_SETS[request.param])
+    minimum, allowed = DEVELOPMENT_SETS[request.param]
+    return {**measure_unsupported(stack, request.param, minimum), "allowed": allowed}
 
 
 @pytest.fixture(scope="module")
@@ -932,10 +936,10 @@ def measure_unsupported(stack: Stack, name: str, minimum: int) -> dict:
     return report
 
 
-def test_development_sets_meet_the_issue_bar(unsupported: dict):
+def test_development_sets_stay_within_their_bar(unsupported: dict):
     assert unsupported["questions"] >= unsupported["minimum"]
     assert unsupported["honest"] > unsupported["questions"] * 0.8
-    assert unsupported["wrong_rate"] <= UNSUPPORTED_BAR, json.dumps(
+    assert unsupported["wrong_rate"] <= unsupported["allowed"], json.dumps(
         unsupported["wrong_answers"], indent=2
     )
 
