@@ -854,9 +854,9 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 # The development sets served error analysis or chose the scope guard's design, thresholds
 # and extra examples: the first three must stay within the bar, the two later ones (blind
 # until they chose the guard's last extra examples) within the floor. The honest estimate
-# is a set written blind by someone who saw neither the training data nor the other sets,
-# first measured after the guard's last change; it does not meet the bar yet (the floor
-# catches regressions, a strict xfail turns red once the bar is met).
+# is two sets written blind by someone who saw neither the training data nor the other
+# sets, first measured after the guard's last change; pooled, they do not meet the bar yet
+# (the floor catches regressions, a strict xfail turns red once the bar is met).
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
 DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
@@ -866,7 +866,7 @@ DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
     "unsupported_blind2": (115, UNSUPPORTED_FLOOR),  # chose out_of_scope_elsewhere.yml
     "unsupported_blind3": (115, UNSUPPORTED_FLOOR),  # with blind2
 }
-HONEST_SETS = {"unsupported_blind4": 115}  # pooled, if more are written
+HONEST_SETS = {"unsupported_blind4": 115, "unsupported_blind5": 115}  # pooled
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))
