@@ -197,6 +197,9 @@ def test_a_model_trained_with_another_encoder_is_refused(trained, storage):
 
 
 def test_the_verdict_reads_meaning_not_only_shared_words(trained):
-    """ "match" is a policy word here ("do you match prices"); cricket is in no example, but
-    the sentence is about sport, like "who won the football match"."""
-    assert trained.verdict("what was the score in the cricket match").turned_away
+    """Both share their words with shop examples ("how long is the warranty", "do you match
+    prices", "what's a good smartwatch") and nothing else; what they are about (sport, a
+    night in) is out of scope. With the sentence vectors zeroed, TF-IDF alone lets both
+    through (checked when this test was written)."""
+    assert trained.verdict("how long is the tennis match").turned_away
+    assert trained.verdict("what's a good film for tonight").turned_away
