@@ -20,7 +20,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from sklearn.linear_model import LogisticRegression
 
 from bench.common import percentile, write_result
-from rasa_ext.scope import ScopeModel, extra_examples, word_features
+from rasa_ext.scope import ScopeGuard, ScopeModel, labelled_examples, word_features
 from rasa_ext.sentence_encoder import SentenceEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,19 +28,18 @@ HELD_OUT = ["test_nlu", "unsupported", "unsupported_fresh", "unsupported_blind2"
 
 
 def config() -> dict:
+    """The guard's settings as `rasa train` sees them: its defaults under config.yml's."""
     pipeline = yaml.safe_load((ROOT / "config.yml").read_text())["pipeline"]
-    return next(p for p in pipeline if p["name"].endswith("ScopeGuard"))
+    ours = next(p for p in pipeline if p["name"].endswith("ScopeGuard"))
+    return {**ScopeGuard.get_default_config(), **ours}
 
 
 def training(cfg: dict) -> tuple[list[str], np.ndarray]:
     data = TrainingDataImporter.load_from_dict(
         training_data_paths=[str(ROOT / "data")], domain_path=str(ROOT / "domain.yml")
     ).get_nlu_data()
-    examples = [m for m in data.intent_examples if m.get("text")]
-    examples += extra_examples([str(ROOT / p) for p in cfg["extra_out_of_scope"]], "out_of_scope")
-    return [m.get("text") for m in examples], np.array(
-        [m.get("intent") == "out_of_scope" for m in examples]
-    )
+    examples, labels = labelled_examples(data.intent_examples, cfg)  # paths from the root
+    return [m.get("text") for m in examples], labels
 
 
 def messages() -> list[str]:
@@ -82,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - start
     encoder_mb = rss_mb() - before
     start = time.perf_counter()
-    ours = ScopeModel.fit(texts, labels, encoder, cfg.get("C", 10.0), cfg["random_seed"])
+    ours = ScopeModel.fit(texts, labels, encoder, cfg["C"], cfg["random_seed"])
     train_s = time.perf_counter() - start
     words = word_features()
-    baseline = LogisticRegression(C=cfg.get("C", 10.0), max_iter=3000, random_state=42)
+    baseline = LogisticRegression(C=cfg["C"], max_iter=3000, random_state=cfg["random_seed"])
     baseline.fit(words.fit_transform(texts), labels)
 
     def ours_verdict(text: str) -> None:

@@ -164,6 +164,17 @@ def extra_examples(paths: list[str], out_of_scope: str) -> list[Message]:
     return examples
 
 
+def labelled_examples(
+    intent_examples: list[Message], config: dict[str, Any]
+) -> tuple[list[Message], np.ndarray]:
+    """The examples the guard learns from (the training data's and its extra files') and
+    which of them are out of scope."""
+    oos = config["out_of_scope_intent"]
+    examples = [m for m in intent_examples if m.get(TEXT)]
+    examples += extra_examples(config["extra_out_of_scope"], oos)
+    return examples, np.array([m.get(INTENT) == oos for m in examples])
+
+
 def leave_one_out_margins(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each example's margin (ScopeModel.margin) against all the other examples."""
     similar = vectors @ vectors.T
@@ -265,9 +276,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
 
     def train(self, training_data: TrainingData) -> Resource:
         oos = self.component_config["out_of_scope_intent"]
-        examples = [m for m in training_data.intent_examples if m.get(TEXT)]
-        examples += extra_examples(self.component_config["extra_out_of_scope"], oos)
-        labels = np.array([m.get(INTENT) == oos for m in examples])
+        examples, labels = labelled_examples(training_data.intent_examples, self.component_config)
         if labels.all() or not labels.any():
             logger.warning(f"ScopeGuard: no '{oos}' examples, or only those; it turns nothing away")
             return self._resource
