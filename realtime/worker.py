@@ -60,22 +60,23 @@ class WorkerMetrics:
         )
         changes.add_metric(self.labels, stats.segment_changes)
         yield changes
-        lag = GaugeMetricFamily(
+        yield self._gauge(
             "pz_worker_consumer_lag",
             "Events on the stream this worker's group (Kafka: its partitions) has not read",
-            labels=["worker", "transport"],
+            self.lag,
         )
-        if self.lag is not None:
-            lag.add_metric(self.labels, self.lag)
-        yield lag
-        partitions = GaugeMetricFamily(
+        yield self._gauge(
             "pz_worker_partitions",
             "Partitions of the topic assigned to this worker (Kafka; 0 while others hold all)",
-            labels=["worker", "transport"],
+            self.partitions,
         )
-        if self.partitions is not None:
-            partitions.add_metric(self.labels, self.partitions)
-        yield partitions
+
+    def _gauge(self, name: str, documentation: str, value: int | None) -> GaugeMetricFamily:
+        """A gauge with no sample while the value is unknown (not sampled yet, or failed)."""
+        gauge = GaugeMetricFamily(name, documentation, labels=["worker", "transport"])
+        if value is not None:
+            gauge.add_metric(self.labels, value)
+        return gauge
 
 
 async def sample_lag(source, metrics: WorkerMetrics, stop: asyncio.Event) -> None:
