@@ -128,7 +128,10 @@ def sharing(ports: list[int], partitions: int = 4):
     return min(held) > 0 and sum(held) == partitions
 
 
-def kafka_worker(name, redis_url, broker, topic, ns, port, group="features"):
+def kafka_worker(name, redis_url, broker, topic, ns, port, group=None):
+    # A group of its own per test: Tansu left the next test's workers of a reused group
+    # without partitions for 90 s after the previous test's workers had left it (CI).
+    group = group or f"features-{ns}"
     return feature_worker(
         name,
         redis_url,
