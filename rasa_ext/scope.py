@@ -15,8 +15,11 @@ data) is turned away too.
 Both thresholds are chosen at training time on the training data alone (5-fold
 cross-validation for the regression, leave-one-out for the neighbours), so that each turns
 away at most its share (``false_reject_rate``, ``neighbour_false_reject_rate``) of the
-guarded in-domain examples; a message naming something the shop sells (a product or
-category entity) is never turned away. The fitted model is stored with skops, not pickle.
+guarded in-domain examples; a message naming something the shop sells (a category, or a
+product entity the catalogue knows, typos included) is never turned away. A product entity
+the catalogue does not know grounds nothing: DIET tags "Corolla" in "the warranty on a new
+Toyota Corolla" or a courier's tracking number as a product, and the guard must still judge
+those. The fitted model is stored with skops, not pickle.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
@@ -52,6 +56,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 
+from core.products import ProductCatalogue, load_products
 from rasa_ext.sentence_encoder import SentenceEncoder
 
 logger = logging.getLogger(__name__)
@@ -228,8 +233,10 @@ class ScopeGuard(GraphComponent, IntentClassifier):
             "out_of_scope_intent": "out_of_scope",
             # Intents whose answer claims something about the shop; small talk is not guarded.
             "guarded_intents": [],
-            # Entities that tie a message to the catalogue: such a message stays in scope.
+            # Entities that tie a message to the catalogue: such a message stays in scope
+            # (a product entity only when the catalogue knows the name).
             "grounding_entities": ["product", "product_category"],
+            "product_entity": "product",
             "false_reject_rate": 0.05,
             "neighbour_false_reject_rate": 0.03,
             # Rasa NLU files of out-of-scope messages only the guard learns from (paths from
@@ -246,6 +253,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         model_storage: ModelStorage,
         resource: Resource,
         encoder: SentenceEncoder,
+        catalogue: ProductCatalogue,
         model: ScopeModel | None = None,
         thresholds: tuple[float, float] = (1.0, -2.0),
     ) -> None:
@@ -253,6 +261,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         self._model_storage = model_storage
         self._resource = resource
         self._encoder = encoder
+        self._catalogue = catalogue
         self._model = model
         # P(out of scope) at or above the first, or a margin at or below the second.
         self._thresholds = thresholds
@@ -267,11 +276,17 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> ScopeGuard:
-        return cls(config, model_storage, resource, SentenceEncoder.from_package())
+        return cls(config, model_storage, resource, SentenceEncoder.from_package(), load_products())
 
     def _grounded(self, message: Message) -> bool:
+        product = self.component_config["product_entity"]
         return any(
-            e.get(ENTITY_ATTRIBUTE_TYPE) in self._grounding for e in message.get(ENTITIES, [])
+            e.get(ENTITY_ATTRIBUTE_TYPE) in self._grounding
+            and (
+                e.get(ENTITY_ATTRIBUTE_TYPE) != product
+                or self._catalogue.match(str(e.get(ENTITY_ATTRIBUTE_VALUE))) is not None
+            )
+            for e in message.get(ENTITIES, [])
         )
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -320,14 +335,14 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> ScopeGuard:
-        encoder = SentenceEncoder.from_package()
+        encoder, catalogue = SentenceEncoder.from_package(), load_products()
         try:
             with model_storage.read_from(resource) as directory:
                 meta = json.loads((Path(directory) / META_FILE).read_text())
                 model = ScopeModel.load(Path(directory) / MODEL_FILE, encoder)
         except (ValueError, FileNotFoundError):
             logger.warning("ScopeGuard: no trained model in this model archive; retrain")
-            return cls(config, model_storage, resource, encoder)
+            return cls(config, model_storage, resource, encoder, catalogue)
         if meta.get("encoder") != SentenceEncoder.version():
             raise UntrustedScopeModel(
                 f"the scope guard was trained with sentence vectors of "
@@ -335,7 +350,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
                 "installed: retrain the model (make train)"
             )
         thresholds = (meta["threshold"], meta["margin_floor"])
-        return cls(config, model_storage, resource, encoder, model, thresholds)
+        return cls(config, model_storage, resource, encoder, catalogue, model, thresholds)
 
     def verdict(self, text: str) -> Verdict:
         assert self._model is not None

@@ -745,16 +745,17 @@ UNKNOWN_PRODUCT = "I couldn't find "  # responses/catalogue.yml unknown_product
 # Answers that only ask back (which model, which kind of product): they claim nothing, so
 # they are not wrong, but the report counts them apart from the honest "can't help".
 ASK_BACK_KEYS = ("ask_product", "ask_category")
+# A rating with nothing to rate ("meh" as a first message) stores nothing and answers "Thanks!
+# Ask me for a recommendation ...": small talk, like HARMLESS_ACTIONS.
+NOTHING_TO_RATE_KEYS = ("feedback_nothing_to_rate",)
 
 
-def ask_back_openings() -> tuple[str, ...]:
-    """How each variant of the ask-back answers starts (its text up to the first value)."""
+def openings(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """How each variant of these answers starts (its text up to the first value)."""
     import yaml
 
     responses = yaml.safe_load((ROOT / "responses" / "catalogue.yml").read_text())["responses"]
-    return tuple(
-        v["text"].split("{", 1)[0] for key in ASK_BACK_KEYS for v in responses[key]["variants"]
-    )
+    return tuple(v["text"].split("{", 1)[0] for key in keys for v in responses[key]["variants"])
 
 
 def turn_actions(stack: Stack, sender: str) -> list[str]:
@@ -852,11 +853,11 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 
 # Issue 14's bar for wrong answers to unsupported questions (README, "Quality figures").
 # The development sets served error analysis or chose the scope guard's design, thresholds
-# and extra examples: the first three must stay within the bar, the two later ones (blind
-# until they chose the guard's last extra examples) within the floor. The honest estimate
-# is two sets written blind by someone who saw neither the training data nor the other
-# sets, first measured after the guard's last change; pooled, they do not meet the bar yet
-# (the floor catches regressions, a strict xfail turns red once the bar is met).
+# and extra examples: the first three must stay within the bar, the later ones (blind until
+# they chose the guard's last extra examples or its neighbour share) within the floor. The
+# honest estimate is two sets written blind by someone who saw neither the training data nor
+# the other sets, first measured after the guard's last change; pooled, they do not meet the
+# bar yet (the floor catches regressions, a strict xfail turns red once the bar is met).
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
 DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
@@ -865,8 +866,10 @@ DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
     "unsupported_blind": (115, UNSUPPORTED_BAR),  # chose the guard's sentence vectors
     "unsupported_blind2": (115, UNSUPPORTED_FLOOR),  # chose out_of_scope_elsewhere.yml
     "unsupported_blind3": (115, UNSUPPORTED_FLOOR),  # with blind2
+    "unsupported_blind4": (115, UNSUPPORTED_FLOOR),  # chose the neighbour share (5%)
+    "unsupported_blind5": (115, UNSUPPORTED_FLOOR),  # with blind4
 }
-HONEST_SETS = {"unsupported_blind4": 115, "unsupported_blind5": 115}  # pooled
+HONEST_SETS = {"unsupported_blind6": 115, "unsupported_blind7": 115}  # pooled
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))
@@ -891,7 +894,7 @@ def measure_unsupported(stack: Stack, name: str, minimum: int) -> dict:
 
     data = yaml.safe_load((ROOT / "tests" / "nlu" / f"{name}.yml").read_text())
     questions = [q[2:].strip() for q in data["nlu"][0]["examples"].splitlines() if q.strip()]
-    openings = ask_back_openings()
+    ask_back, nothing_to_rate = openings(ASK_BACK_KEYS), openings(NOTHING_TO_RATE_KEYS)
 
     def one(item: tuple[int, str]) -> dict:
         i, question = item
@@ -900,8 +903,11 @@ def measure_unsupported(stack: Stack, name: str, minimum: int) -> dict:
         actions = turn_actions(stack, sender)
         answered = next((a for a in actions if a != "action_session_start"), "none")
         honest = answered in HONEST_ACTIONS or text.startswith(UNKNOWN_PRODUCT)
-        asked_back = not honest and text.startswith(openings)
-        wrong = not (honest or asked_back) and answered not in HARMLESS_ACTIONS
+        asked_back = not honest and text.startswith(ask_back)
+        harmless = answered in HARMLESS_ACTIONS or (
+            answered == "action_record_feedback" and text.startswith(nothing_to_rate)
+        )
+        wrong = not (honest or asked_back or harmless)
         intent = latest_intent(stack, sender)
         scope = latest_parse(stack, sender).get("scope") or {}
         return {

@@ -17,6 +17,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.preprocessing import FunctionTransformer
 
+from core.products import load_products
 from rasa_ext.scope import (
     META_FILE,
     MODEL_FILE,
@@ -107,7 +108,7 @@ def encoder() -> SentenceEncoder:
 
 @pytest.fixture()
 def trained(storage, encoder) -> ScopeGuard:
-    guard = ScopeGuard(CONFIG, storage, Resource("scope"), encoder)
+    guard = ScopeGuard(CONFIG, storage, Resource("scope"), encoder, load_products())
     guard.train(training_data())
     return guard
 
@@ -155,6 +156,23 @@ def test_a_message_naming_a_catalogue_entity_is_never_turned_away(trained):
     assert intent_of(message) == "ask_recommendation" and message.get(SCOPE_KEY) is None
 
 
+def test_a_product_the_catalogue_knows_grounds_the_message_typos_included(trained):
+    """Nova X12 is in core/data/products.yml; "nova x21" is a typo of it (fuzzy match)."""
+    for name in ["Nova X12", "nova x21"]:
+        entity = {"entity": "product", "value": name, "start": 0, "end": len(name)}
+        [message] = trained.process([parsed(f"{name} weather joke football", "policy", [entity])])
+        assert intent_of(message) == "policy" and message.get(SCOPE_KEY) is None
+
+
+def test_a_product_entity_the_catalogue_does_not_know_is_still_judged(trained):
+    """DIET tags a car model or a tracking number as a product; that grounds nothing."""
+    entity = {"entity": "product", "value": "Corolla", "start": 25, "end": 32}
+    [message] = trained.process(
+        [parsed("who won the football match corolla", "ask_recommendation", [entity])]
+    )
+    assert message.get(SCOPE_KEY)["turned_away"] and intent_of(message) == "out_of_scope"
+
+
 def test_unguarded_intents_are_left_alone(trained):
     [message] = trained.process([parsed("tell me a joke about the weather", "greet")])
     assert intent_of(message) == "greet" and message.get(SCOPE_KEY) is None
@@ -167,7 +185,7 @@ def test_the_stored_model_loads_with_the_same_verdicts(trained, storage):
 
 
 def test_without_out_of_scope_examples_it_turns_nothing_away(storage, encoder, caplog):
-    guard = ScopeGuard(CONFIG, storage, Resource("empty"), encoder)
+    guard = ScopeGuard(CONFIG, storage, Resource("empty"), encoder, load_products())
     with caplog.at_level(logging.WARNING):
         guard.train(training_data(with_out_of_scope=False))
     assert "no 'out_of_scope' examples" in caplog.text
