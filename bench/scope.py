@@ -20,7 +20,9 @@ from rasa.shared.nlu.training_data.loading import load_data
 from sklearn.linear_model import LogisticRegression
 
 from bench.common import percentile, write_result
-from rasa_ext.scope import ScopeGuard, ScopeModel, labelled_examples, word_features
+from rasa_ext.parties import OtherParties
+from rasa_ext.scope import ScopeGuard, labelled_examples
+from rasa_ext.scope_model import ScopeModel, word_features
 from rasa_ext.sentence_encoder import SentenceEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     encoder = SentenceEncoder.from_package()
     load_s = time.perf_counter() - start
     encoder_mb = rss_mb() - before
+    parties = OtherParties.from_file(cfg["other_parties"])
     start = time.perf_counter()
-    ours = ScopeModel.fit(texts, labels, encoder, cfg["C"], cfg["random_seed"])
+    ours = ScopeModel.fit(texts, labels, encoder, parties, cfg["C"], cfg["random_seed"])
     train_s = time.perf_counter() - start
     words = word_features()
     baseline = LogisticRegression(C=cfg["C"], max_iter=3000, random_state=cfg["random_seed"])

@@ -5,8 +5,9 @@ dishwashers" as a store policy, "what's the score in the match" as price match),
 wrong answer is worse than an honest "I can't help with that" (issue 14). This component is
 trained beside DIET on the same examples, with two other views of them: TF-IDF of words and
 character n-grams (typos, word forms) and all-MiniLM-L6-v2 sentence vectors (what the
-message is about, beyond the words it shares with the shop's examples). One logistic
-regression of out-of-scope against everything else reads both, and the component turns a
+message is about, beyond the words it shares with the shop's examples), plus whether the
+message names another company (rasa_ext/parties.py). One logistic regression of
+out-of-scope against everything else reads them all, and the component turns a
 guarded intent into out-of-scope when it finds the message out of scope. Beside it, a
 nearest-neighbour check in the same vector space: a message whose closest out-of-scope
 example is nearer than its closest in-domain one (by more than a margin learnt from the
@@ -31,8 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse
-import skops.io as sio
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -51,12 +50,17 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import FeatureUnion
 
 from core.products import ProductCatalogue, load_products
+from rasa_ext.parties import OtherParties
+from rasa_ext.scope_model import (
+    ScopeModel,
+    UntrustedScopeModel,
+    held_out_probabilities,
+    leave_one_out_margins,
+    threshold_for,
+)
 from rasa_ext.sentence_encoder import SentenceEncoder
 
 logger = logging.getLogger(__name__)
@@ -65,96 +69,6 @@ MODEL_FILE = "scope.skops"
 META_FILE = "scope.json"
 # What the message's scope verdict is stored under in the parse data (for tests, reports).
 SCOPE_KEY = "scope"
-# The only type in the stored model that skops does not trust by default (the TF-IDF
-# vocabulary's matrices); any other one means the file is not what train() wrote.
-TRUSTED_TYPES = ("scipy.sparse._csr.csr_matrix",)
-
-
-class UntrustedScopeModel(RuntimeError):
-    """The model archive's scope guard holds types train() never writes, or was trained
-    with another sentence encoder than the one installed."""
-
-
-def word_features() -> FeatureUnion:
-    """Words and character n-grams: typos and word forms the training data never showed
-    still share most of their n-grams with the words it did."""
-    return FeatureUnion(
-        [
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
-            ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-        ]
-    )
-
-
-def _joined(words: Any, vectors: np.ndarray) -> scipy.sparse.csr_matrix:
-    # Each TF-IDF block and each sentence vector has unit length: equal say for the three.
-    return scipy.sparse.hstack([words, scipy.sparse.csr_matrix(vectors)]).tocsr()
-
-
-@dataclass
-class ScopeModel:
-    """P(out of scope) from TF-IDF features and sentence vectors, one logistic regression;
-    and the training examples' vectors, for the nearest-neighbour margin."""
-
-    words: FeatureUnion
-    classifier: LogisticRegression
-    encoder: SentenceEncoder
-    in_domain: np.ndarray
-    out_of_scope: np.ndarray
-
-    @classmethod
-    def fit(
-        cls,
-        texts: list[str],
-        labels: np.ndarray,
-        encoder: SentenceEncoder,
-        c: float,
-        seed: int,
-        vectors: np.ndarray | None = None,
-    ) -> ScopeModel:
-        vectors = encoder.encode(texts) if vectors is None else vectors
-        words = word_features()
-        classifier = LogisticRegression(C=c, max_iter=3000, random_state=seed)
-        classifier.fit(_joined(words.fit_transform(texts), vectors), labels)
-        return cls(words, classifier, encoder, vectors[~labels], vectors[labels])
-
-    def probability(self, texts: list[str], vectors: np.ndarray | None = None) -> np.ndarray:
-        vectors = self.encoder.encode(texts) if vectors is None else vectors
-        return self.classifier.predict_proba(_joined(self.words.transform(texts), vectors))[:, 1]
-
-    def margin(self, vectors: np.ndarray) -> np.ndarray:
-        """How much nearer (cosine) each vector's closest in-domain example is than its
-        closest out-of-scope one: below zero, the message is most like something the shop
-        does not do."""
-        return (vectors @ self.in_domain.T).max(1) - (vectors @ self.out_of_scope.T).max(1)
-
-    def dump(self, path: Path) -> None:
-        parts = {"words": self.words, "classifier": self.classifier}
-        sio.dump({**parts, "in_domain": self.in_domain, "out_of_scope": self.out_of_scope}, path)
-
-    @classmethod
-    def load(cls, path: Path, encoder: SentenceEncoder) -> ScopeModel:
-        unexpected = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
-        if unexpected:
-            raise UntrustedScopeModel(
-                f"{path.name} holds untrusted types {', '.join(unexpected)}: retrain the model"
-            )
-        p = sio.load(path, trusted=list(TRUSTED_TYPES))
-        return cls(p["words"], p["classifier"], encoder, p["in_domain"], p["out_of_scope"])
-
-
-def held_out_probabilities(
-    texts: list[str], labels: np.ndarray, vectors: np.ndarray, folds: StratifiedKFold, **fit: Any
-) -> np.ndarray:
-    """Each example's P(out of scope) from a model that did not see it (the vectors are
-    computed once: the encoder is fixed, only the TF-IDF vocabulary and weights are fitted)."""
-    held_out = np.zeros(len(texts))
-    for train, test in folds.split(texts, labels):
-        model = ScopeModel.fit(
-            [texts[i] for i in train], labels[train], vectors=vectors[train], **fit
-        )
-        held_out[test] = model.probability([texts[i] for i in test], vectors[test])
-    return held_out
 
 
 def extra_examples(paths: list[str], out_of_scope: str) -> list[Message]:
@@ -178,24 +92,6 @@ def labelled_examples(
     examples = [m for m in intent_examples if m.get(TEXT)]
     examples += extra_examples(config["extra_out_of_scope"], oos)
     return examples, np.array([m.get(INTENT) == oos for m in examples])
-
-
-def leave_one_out_margins(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Each example's margin (ScopeModel.margin) against all the other examples."""
-    similar = vectors @ vectors.T
-    np.fill_diagonal(similar, -np.inf)
-    return similar[:, ~labels].max(1) - similar[:, labels].max(1)
-
-
-def threshold_for(in_domain: np.ndarray, false_reject_rate: float) -> float:
-    """The lowest out-of-scope probability that turns away at most `false_reject_rate` of
-    the held-out in-domain probabilities (nothing, without any)."""
-    if in_domain.size == 0:
-        return 1.0
-    ranked = np.sort(in_domain)[::-1]
-    allowed = int(np.floor(false_reject_rate * ranked.size))
-    above = ranked[allowed] if allowed < ranked.size else 0.0
-    return float(np.nextafter(above, 1.0))
 
 
 @dataclass(frozen=True)
@@ -242,6 +138,9 @@ class ScopeGuard(GraphComponent, IntentClassifier):
             # Rasa NLU files of out-of-scope messages only the guard learns from (paths from
             # the project root): examples that would teach DIET the wrong lesson.
             "extra_out_of_scope": [],
+            # Other companies' names (a YAML file of groups of names; none when empty): the
+            # list is stored with the model, so a changed file needs a retrain.
+            "other_parties": None,
             "folds": 5,
             "C": 10.0,
             "random_seed": 42,
@@ -278,6 +177,10 @@ class ScopeGuard(GraphComponent, IntentClassifier):
     ) -> ScopeGuard:
         return cls(config, model_storage, resource, SentenceEncoder.from_package(), load_products())
 
+    def _parties(self) -> OtherParties:
+        path = self.component_config["other_parties"]
+        return OtherParties.from_file(path) if path else OtherParties([])
+
     def _grounded(self, message: Message) -> bool:
         product = self.component_config["product_entity"]
         return any(
@@ -299,7 +202,8 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         seed, c = self.component_config["random_seed"], self.component_config["C"]
         folds = StratifiedKFold(self.component_config["folds"], shuffle=True, random_state=seed)
         vectors = self._encoder.encode(texts)
-        fit = {"encoder": self._encoder, "c": c, "seed": seed}
+        parties = self._parties()
+        fit = {"encoder": self._encoder, "parties": parties, "c": c, "seed": seed}
         held_out = held_out_probabilities(texts, labels, vectors, folds, **fit)
         guarded = np.array(
             [m.get(INTENT) in self._guarded and not self._grounded(m) for m in examples]
@@ -321,6 +225,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
                 "margin_floor": floor,
                 "cv_out_of_scope_caught": caught,
                 "encoder": SentenceEncoder.version(),
+                "other_parties": list(parties.names),
             }
             (Path(directory) / META_FILE).write_text(json.dumps(meta))
         self._model, self._thresholds = model, (threshold, floor)
@@ -339,7 +244,8 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         try:
             with model_storage.read_from(resource) as directory:
                 meta = json.loads((Path(directory) / META_FILE).read_text())
-                model = ScopeModel.load(Path(directory) / MODEL_FILE, encoder)
+                parties = OtherParties(meta.get("other_parties", []))
+                model = ScopeModel.load(Path(directory) / MODEL_FILE, encoder, parties)
         except (ValueError, FileNotFoundError):
             logger.warning("ScopeGuard: no trained model in this model archive; retrain")
             return cls(config, model_storage, resource, encoder, catalogue)

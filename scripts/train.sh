@@ -6,7 +6,8 @@ cd "$root"
 model=models/voltmart.tar.gz
 fp_file=models/.fingerprint
 # The scope guard's code and the sentence encoder it was trained with count as inputs too.
-fingerprint=$({ find config.yml domain.yml data rasa_ext/scope.py rasa_ext/sentence_encoder.py rasa_ext/data \
+fingerprint=$({ find config.yml domain.yml data rasa_ext/scope.py rasa_ext/parties.py \
+  rasa_ext/sentence_encoder.py rasa_ext/data \
   -type f -print0 | sort -z | xargs -0 sha256sum; grep -i '^all-minilm' requirements/runtime.txt; } |
   sha256sum | cut -c1-32)
 if [[ -f $model && -f $fp_file && $(cat "$fp_file") == "$fingerprint" ]]; then

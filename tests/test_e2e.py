@@ -854,7 +854,8 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 # Issue 14's bar for wrong answers to unsupported questions (README, "Quality figures").
 # The development sets served error analysis or chose the scope guard's design, thresholds
 # and extra examples: the first three must stay within the bar, the later ones (blind until
-# they chose the guard's last extra examples or its neighbour share) within the floor. The
+# they chose the guard's extra examples, its neighbour share or its list of other
+# companies) within the floor. The
 # honest estimate is two sets written blind by someone who saw neither the training data nor
 # the other sets, first measured after the guard's last change; pooled, they do not meet the
 # bar yet (the floor catches regressions, a strict xfail turns red once the bar is met).
@@ -868,8 +869,10 @@ DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
     "unsupported_blind3": (115, UNSUPPORTED_FLOOR),  # with blind2
     "unsupported_blind4": (115, UNSUPPORTED_FLOOR),  # chose the neighbour share (5%)
     "unsupported_blind5": (115, UNSUPPORTED_FLOOR),  # with blind4
+    "unsupported_blind6": (115, UNSUPPORTED_FLOOR),  # chose other_parties.yml
+    "unsupported_blind7": (115, UNSUPPORTED_FLOOR),  # with blind6
 }
-HONEST_SETS = {"unsupported_blind6": 115, "unsupported_blind7": 115}  # pooled
+HONEST_SETS = {"unsupported_blind8": 115, "unsupported_blind9": 115}  # pooled
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))

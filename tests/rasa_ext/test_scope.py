@@ -18,14 +18,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.preprocessing import FunctionTransformer
 
 from core.products import load_products
-from rasa_ext.scope import (
-    META_FILE,
-    MODEL_FILE,
-    SCOPE_KEY,
-    ScopeGuard,
-    UntrustedScopeModel,
-    threshold_for,
-)
+from rasa_ext.scope import META_FILE, MODEL_FILE, SCOPE_KEY, ScopeGuard
+from rasa_ext.scope_model import UntrustedScopeModel, threshold_for
 from rasa_ext.sentence_encoder import SentenceEncoder
 
 IN_DOMAIN = {
@@ -73,14 +67,15 @@ CONFIG = {
 }
 
 
-def training_data(with_out_of_scope: bool = True) -> TrainingData:
+def training_data(with_out_of_scope: bool = True, more_out_of_scope: tuple = ()) -> TrainingData:
     examples = [
         Message(data={TEXT: text, INTENT: intent})
         for intent, texts in IN_DOMAIN.items()
         for text in texts
     ]
     if with_out_of_scope:
-        examples += [Message(data={TEXT: t, INTENT: "out_of_scope"}) for t in OUT_OF_SCOPE]
+        out_of_scope = [*OUT_OF_SCOPE, *more_out_of_scope]
+        examples += [Message(data={TEXT: t, INTENT: "out_of_scope"}) for t in out_of_scope]
     return TrainingData(training_examples=examples)
 
 
@@ -171,6 +166,39 @@ def test_a_product_entity_the_catalogue_does_not_know_is_still_judged(trained):
         [parsed("who won the football match corolla", "ask_recommendation", [entity])]
     )
     assert message.get(SCOPE_KEY)["turned_away"] and intent_of(message) == "out_of_scope"
+
+
+def test_a_question_about_another_company_is_turned_away_by_the_name_feature(
+    storage, encoder, tmp_path
+):
+    """The same words and meaning as a policy question, about someone else's policy: the
+    name feature (rasa_ext/parties.py) is what tells them apart; without it, let through."""
+    about_others = (
+        "what time does walmart close",
+        "does argos take returns without a receipt",
+        "how long is the warranty at currys",
+        "can i pay with cash at tesco",
+    )
+    data = training_data(more_out_of_scope=about_others)
+    parties = tmp_path / "parties.yml"
+    parties.write_text("shops: [walmart, argos, currys, tesco, target, ikea]\n")
+    questions = [
+        "what is the returns policy at target",
+        "when does target deliver",
+        "how much is delivery from ikea",
+    ]
+    verdicts = {}
+    for name, path in [("with", str(parties)), ("without", None)]:
+        guard = ScopeGuard(
+            {**CONFIG, "other_parties": path}, storage, Resource(name), encoder, load_products()
+        )
+        guard.train(data)
+        verdicts[name] = [guard.verdict(q).turned_away for q in questions]
+        assert not guard.verdict("how much is delivery").turned_away
+    assert verdicts == {"with": [True] * 3, "without": [False] * 3}
+    # The names are stored with the model: loading needs neither the file nor the setting.
+    loaded = ScopeGuard.load({**CONFIG, "other_parties": None}, storage, Resource("with"), None)
+    assert [loaded.verdict(q).turned_away for q in questions] == [True] * 3
 
 
 def test_unguarded_intents_are_left_alone(trained):
