@@ -16,11 +16,11 @@ data) is turned away too.
 Both thresholds are chosen at training time on the training data alone (5-fold
 cross-validation for the regression, leave-one-out for the neighbours), so that each turns
 away at most its share (``false_reject_rate``, ``neighbour_false_reject_rate``) of the
-guarded in-domain examples; a message naming something the shop sells (a category, or a
-product entity the catalogue knows, typos included) is never turned away. A product entity
-the catalogue does not know grounds nothing: DIET tags "Corolla" in "the warranty on a new
-Toyota Corolla" or a courier's tracking number as a product, and the guard must still judge
-those. The fitted model is stored with skops, not pickle.
+guarded in-domain examples; a message naming something the shop sells (one of its
+categories, or a product the catalogue knows, typos included) is never turned away. An
+entity that names neither grounds nothing: DIET tags "Corolla" in "the warranty on a new
+Toyota Corolla" or a courier's tracking number as a product and "Walmart" as a category,
+and the guard must still judge those. The fitted model is stored with skops, not pickle.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.model_selection import StratifiedKFold
 
+from core.categories import CATEGORIES
 from core.products import ProductCatalogue, load_products
 from rasa_ext.parties import OtherParties
 from rasa_ext.scope_model import (
@@ -130,9 +131,11 @@ class ScopeGuard(GraphComponent, IntentClassifier):
             # Intents whose answer claims something about the shop; small talk is not guarded.
             "guarded_intents": [],
             # Entities that tie a message to the catalogue: such a message stays in scope
-            # (a product entity only when the catalogue knows the name).
+            # (a product only when the catalogue knows the name, a category only when it is
+            # one of core.categories.CATEGORIES after Rasa's synonym mapping).
             "grounding_entities": ["product", "product_category"],
             "product_entity": "product",
+            "category_entity": "product_category",
             "false_reject_rate": 0.05,
             "neighbour_false_reject_rate": 0.03,
             # Rasa NLU files of out-of-scope messages only the guard learns from (paths from
@@ -181,16 +184,18 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         path = self.component_config["other_parties"]
         return OtherParties.from_file(path) if path else OtherParties([])
 
+    def _names_what_the_shop_sells(self, entity: dict[str, Any]) -> bool:
+        kind, value = entity.get(ENTITY_ATTRIBUTE_TYPE), str(entity.get(ENTITY_ATTRIBUTE_VALUE))
+        if kind not in self._grounding:
+            return False
+        if kind == self.component_config["product_entity"]:
+            return self._catalogue.match(value) is not None
+        if kind == self.component_config["category_entity"]:
+            return value in CATEGORIES
+        return True
+
     def _grounded(self, message: Message) -> bool:
-        product = self.component_config["product_entity"]
-        return any(
-            e.get(ENTITY_ATTRIBUTE_TYPE) in self._grounding
-            and (
-                e.get(ENTITY_ATTRIBUTE_TYPE) != product
-                or self._catalogue.match(str(e.get(ENTITY_ATTRIBUTE_VALUE))) is not None
-            )
-            for e in message.get(ENTITIES, [])
-        )
+        return any(self._names_what_the_shop_sells(e) for e in message.get(ENTITIES, []))
 
     def train(self, training_data: TrainingData) -> Resource:
         oos = self.component_config["out_of_scope_intent"]

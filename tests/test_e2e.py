@@ -871,8 +871,10 @@ DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
     "unsupported_blind5": (115, UNSUPPORTED_FLOOR),  # with blind4
     "unsupported_blind6": (115, UNSUPPORTED_FLOOR),  # chose other_parties.yml
     "unsupported_blind7": (115, UNSUPPORTED_FLOOR),  # with blind6
+    "unsupported_blind8": (115, UNSUPPORTED_FLOOR),  # chose guarding consent, categories
+    "unsupported_blind9": (115, UNSUPPORTED_FLOOR),  # with blind8
 }
-HONEST_SETS = {"unsupported_blind8": 115, "unsupported_blind9": 115}  # pooled
+HONEST_SETS = {"unsupported_blind10": 115, "unsupported_blind11": 115}  # pooled
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))

@@ -159,11 +159,15 @@ def test_a_product_the_catalogue_knows_grounds_the_message_typos_included(traine
         assert intent_of(message) == "policy" and message.get(SCOPE_KEY) is None
 
 
-def test_a_product_entity_the_catalogue_does_not_know_is_still_judged(trained):
-    """DIET tags a car model or a tracking number as a product; that grounds nothing."""
-    entity = {"entity": "product", "value": "Corolla", "start": 25, "end": 32}
+@pytest.mark.parametrize(
+    ("kind", "value"), [("product", "Corolla"), ("product_category", "Walmart")]
+)
+def test_an_entity_naming_nothing_the_shop_sells_is_still_judged(trained, kind, value):
+    """DIET tags a car model or a tracking number as a product and a shop as a category;
+    that grounds nothing."""
+    entity = {"entity": kind, "value": value, "start": 27, "end": 27 + len(value)}
     [message] = trained.process(
-        [parsed("who won the football match corolla", "ask_recommendation", [entity])]
+        [parsed(f"who won the football match {value}", "ask_recommendation", [entity])]
     )
     assert message.get(SCOPE_KEY)["turned_away"] and intent_of(message) == "out_of_scope"
 
