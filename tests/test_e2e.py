@@ -852,13 +852,11 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 
 
 # Issue 14's bar for wrong answers to unsupported questions (README, "Quality figures").
-# The development sets served error analysis or chose the scope guard's design, thresholds
-# and extra examples: the first three must stay within the bar, the later ones (blind until
-# they chose the guard's extra examples, its neighbour share or its list of other
-# companies) within the floor. The
-# honest estimate is two sets written blind by someone who saw neither the training data nor
-# the other sets, first measured after the guard's last change; pooled, they do not meet the
-# bar yet (the floor catches regressions, a strict xfail turns red once the bar is met).
+# The development sets served error analysis or chose the scope guard's design, thresholds,
+# extra examples and list of other companies: the first three must stay within the bar, the
+# later ones (blind until they chose something) within the floor. The honest estimate is
+# four sets written blind (by helpers that saw neither the training data nor any other
+# set), first measured after the guard's last change, pooled and held to the bar.
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
 DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
@@ -873,8 +871,10 @@ DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
     "unsupported_blind7": (115, UNSUPPORTED_FLOOR),  # with blind6
     "unsupported_blind8": (115, UNSUPPORTED_FLOOR),  # chose guarding consent, categories
     "unsupported_blind9": (115, UNSUPPORTED_FLOOR),  # with blind8
+    "unsupported_blind10": (115, UNSUPPORTED_FLOOR),  # chose out_of_scope_noise.yml
+    "unsupported_blind11": (115, UNSUPPORTED_FLOOR),  # with blind10
 }
-HONEST_SETS = {"unsupported_blind10": 115, "unsupported_blind11": 115}  # pooled
+HONEST_SETS = {f"unsupported_blind{n}": 115 for n in (12, 13, 14, 15)}  # pooled
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))
@@ -963,11 +963,10 @@ def test_the_blind_sets_mostly_get_an_honest_answer(unsupported_honest: dict):
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 14 bar (at most 2% wrong) not met on the blind sets: README"
-)
 def test_the_blind_sets_meet_the_issue_bar(unsupported_honest: dict):
-    assert unsupported_honest["wrong_rate"] <= UNSUPPORTED_BAR
+    assert unsupported_honest["wrong_rate"] <= UNSUPPORTED_BAR, json.dumps(
+        unsupported_honest["wrong_answers"], indent=2
+    )
 
 
 # Last: it stops the Rasa server the module's other tests use.
