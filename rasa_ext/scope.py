@@ -249,7 +249,7 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         try:
             with model_storage.read_from(resource) as directory:
                 meta = json.loads((Path(directory) / META_FILE).read_text())
-                parties = OtherParties(meta.get("other_parties", []))
+                parties = OtherParties(meta.get("other_parties") or [])
                 model = ScopeModel.load(Path(directory) / MODEL_FILE, encoder, parties)
         except (ValueError, FileNotFoundError):
             logger.warning("ScopeGuard: no trained model in this model archive; retrain")
@@ -259,6 +259,11 @@ class ScopeGuard(GraphComponent, IntentClassifier):
                 f"the scope guard was trained with sentence vectors of "
                 f"{meta.get('encoder') or 'no encoder'}, {SentenceEncoder.version()} is "
                 "installed: retrain the model (make train)"
+            )
+        if "other_parties" not in meta:
+            raise UntrustedScopeModel(
+                "the scope guard was trained before it read other companies' names (its "
+                "regression has one feature less): retrain the model (make train)"
             )
         thresholds = (meta["threshold"], meta["margin_floor"])
         return cls(config, model_storage, resource, encoder, catalogue, model, thresholds)

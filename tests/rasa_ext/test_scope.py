@@ -246,6 +246,16 @@ def test_a_model_trained_with_another_encoder_is_refused(trained, storage):
         ScopeGuard.load(CONFIG, storage, Resource("scope"), None)
 
 
+def test_a_model_from_before_the_other_companies_feature_is_refused(trained, storage):
+    """Its regression has one column less: it would fail on the first guarded message."""
+    with storage.write_to(Resource("scope")) as directory:
+        meta = json.loads((directory / META_FILE).read_text())
+        del meta["other_parties"]
+        (directory / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(UntrustedScopeModel, match=r"other companies' names.*make train"):
+        ScopeGuard.load(CONFIG, storage, Resource("scope"), None)
+
+
 def test_the_verdict_reads_meaning_not_only_shared_words(trained):
     """Both share their words with shop examples ("how long is the warranty", "do you match
     prices", "what's a good smartwatch") and nothing else; what they are about (sport, a
