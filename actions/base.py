@@ -52,9 +52,10 @@ CONSENT_BUTTONS = (
 class ShopAction(Action, ABC):
     """An action of this shop, created once per server and shared by every conversation.
 
-    The action server builds the services once and passes them in; no conversation state
-    lives on self. Under plain `rasa run actions` (no services given), each action builds
-    its own from the environment on first use.
+    The action server builds the services once and passes them in (`rasa run actions`
+    too, through actionserver/plugin.py); no conversation state lives on self. An action
+    created without them (rasa-sdk's own executor, a test) builds its own from the
+    environment on first use.
     """
 
     def __init__(self, services: Services | None = None) -> None:

@@ -4,27 +4,17 @@ action server, with the actions' services built once before it listens."""
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from pathlib import Path
 
 from actionserver.app import create_server_app
 from actionserver.secret import SecretError, action_secret, action_secret_path
-from actionserver.startup import start_services
+from actionserver.startup import is_loopback, start_services
 from core.settings import Settings
 
 logger = logging.getLogger("actionserver")
 DEFAULT_PORT = 5055
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _parser() -> argparse.ArgumentParser:

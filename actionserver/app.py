@@ -7,6 +7,7 @@ import inspect
 import itertools
 import logging
 import pkgutil
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -17,8 +18,8 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actionserver.calls import BadCall, clip, parse_call, read_body, tracker_of
-from actionserver.running import ActionRunner, dumps
+from actionserver.calls import BadCall, clip, decoded, parse_call, read_body, tracker_of
+from actionserver.running import ActionRunner, Counters, dumps
 from actionserver.secret import MIN_SECRET_CHARS, TOKEN_HEADER, SecretError, authorized
 from core.settings import ActionServerSettings, Deadlines
 from personalization.services import Services
@@ -53,58 +54,69 @@ def package_executor(package: str, services: Services | None = None) -> ActionEx
     return executor
 
 
-def create_server_app(
-    action_package: str,
-    secret: str,
-    deadline_s: float = Deadlines.action_s,
-    max_body: int = ActionServerSettings.max_body_bytes,
-    services: Services | None = None,
-) -> Sanic:
-    """The action server for ``action_package`` (every Action subclass rasa-sdk finds)."""
-    if len(secret) < MIN_SECRET_CHARS:
-        raise SecretError(f"the action secret must have at least {MIN_SECRET_CHARS} characters")
-    if deadline_s <= 0:
-        raise ValueError("deadline_s must be positive")
-    app = Sanic(f"voltmart_actions_{next(_app_numbers)}", configure_logging=False)
-    # Sanic drains an unread body (after a 401 or 413) up to this size, then disconnects.
-    app.config.REQUEST_MAX_SIZE = max_body
-    executor = package_executor(action_package, services)
-    runner = ActionRunner(executor, deadline_s)
-    app.ctx.runner = runner
-    counters = runner.counters
-    token = secret.encode("utf-8")
+@dataclass
+class Endpoints:
+    """The hardened answers to /health, /actions and /webhook, and to every error; served
+    as routes by create_server_app and, under plain `rasa run actions`, in front of
+    rasa-sdk's own routes by actionserver/plugin.py."""
 
-    def refused(message: str, status: int) -> HTTPResponse:
-        counters.bad_requests += 1
+    runner: ActionRunner
+    token: bytes
+    max_body: int
+    services: Services | None = None
+
+    @classmethod
+    def build(
+        cls,
+        action_package: str,
+        secret: str,
+        deadline_s: float = Deadlines.action_s,
+        max_body: int = ActionServerSettings.max_body_bytes,
+        services: Services | None = None,
+    ) -> Endpoints:
+        if len(secret) < MIN_SECRET_CHARS:
+            raise SecretError(f"the action secret must have at least {MIN_SECRET_CHARS} characters")
+        if deadline_s <= 0:
+            raise ValueError("deadline_s must be positive")
+        runner = ActionRunner(package_executor(action_package, services), deadline_s)
+        return cls(runner, secret.encode("utf-8"), max_body, services)
+
+    @property
+    def counters(self) -> Counters:
+        return self.runner.counters
+
+    def refused(self, message: str, status: int) -> HTTPResponse:
+        self.counters.bad_requests += 1
         return _json({"error": message}, status)
 
-    @app.get("/health")
-    async def health(_: Request) -> HTTPResponse:
-        body: dict = {"status": "ok", **counters.as_dict()}
-        generator = services.generator if services is not None else None
+    def unauthorized(self, request: Request) -> HTTPResponse | None:
+        if authorized(request, self.token):
+            return None
+        self.counters.unauthorized += 1
+        return _json(UNAUTHORIZED, 401)
+
+    async def health(self, _: Request) -> HTTPResponse:
+        body: dict = {"status": "ok", **self.counters.as_dict()}
+        generator = self.services.generator if self.services is not None else None
         if generator is not None:  # why answers were or were not written by the model
             body["generator"] = dict(generator.outcomes)
         return _json(body)
 
-    @app.get("/actions")
-    async def actions(request: Request) -> HTTPResponse:
-        if not authorized(request, token):
-            counters.unauthorized += 1
-            return _json(UNAUTHORIZED, 401)
-        return _json([{"name": name} for name in executor.actions])
+    async def actions(self, request: Request) -> HTTPResponse:
+        refused = self.unauthorized(request)
+        if refused is not None:
+            return refused
+        return _json([{"name": name} for name in self.runner.executor.actions])
 
-    # stream=True: the handler runs before the body is read, so the token is checked first.
-    @app.post("/webhook", stream=True)
-    async def webhook(request: Request) -> HTTPResponse:
-        if not authorized(request, token):
-            counters.unauthorized += 1
-            return _json(UNAUTHORIZED, 401)
+    async def webhook(self, request: Request, body: bytes) -> HTTPResponse:
+        """One action call; the caller has checked the token and read at most max_body."""
+        executor = self.runner.executor
         try:
-            call = parse_call(await read_body(request, max_body))
+            call = parse_call(decoded(body, request.headers, self.max_body))
             name = call["next_action"]
             if name not in executor.actions:
                 logger.warning("unknown action requested: %r", clip(name, 60))
-                counters.bad_requests += 1
+                self.counters.bad_requests += 1
                 return _json({"error": "unknown action", "action_name": clip(name)}, 404)
             tracker = tracker_of(call)
             domain = call.get("domain") or {}
@@ -112,30 +124,32 @@ def create_server_app(
                 raise BadCall("domain must be a JSON object")
         except BadCall as exc:
             logger.warning("rejected an action call: %s", exc)
-            return refused(str(exc), exc.status)
+            return self.refused(str(exc), exc.status)
         if isinstance(call.get("version"), str):
             utils.check_version_compatibility(call["version"])
-        body, status = await runner.run(name, tracker, domain)
-        return response.text(body, status=status, content_type="application/json")
+        result, status = await self.runner.run(name, tracker, domain)
+        return response.text(result, status=status, content_type="application/json")
 
-    @app.exception(Exception)
-    async def on_error(request: Request | None, exc: Exception) -> HTTPResponse:
+    async def on_error(self, request: Request | None, exc: Exception) -> HTTPResponse:
         """Small fixed bodies only: Sanic's messages quote the path, rasa-sdk's the body."""
         if isinstance(exc, SanicException):
             status = exc.status_code
         elif request is None or getattr(request, "route", None) is None:
             status = 400  # failed before routing: a malformed HTTP request
         else:
-            counters.errors += 1
+            self.counters.errors += 1
             logger.error("internal error handling %s", request.path[:100], exc_info=exc)
             return _json({"error": "internal error"}, 500)
         try:
             phrase = HTTPStatus(status).phrase.lower()
         except ValueError:
             phrase = "request failed"
-        return refused(phrase, status)
+        return self.refused(phrase, status)
 
-    if services is not None:
+    def attach_services(self, app: Sanic) -> None:
+        if self.services is None:
+            return
+        services = self.services
 
         @app.after_server_start
         async def warm_up(app_: Sanic, *_: Any) -> None:  # in the background: listen at once
@@ -145,4 +159,36 @@ def create_server_app(
         async def close_services(*_: Any) -> None:
             await services.close()
 
+
+def create_server_app(
+    action_package: str,
+    secret: str,
+    deadline_s: float = Deadlines.action_s,
+    max_body: int = ActionServerSettings.max_body_bytes,
+    services: Services | None = None,
+) -> Sanic:
+    """The action server for ``action_package`` (every Action subclass rasa-sdk finds)."""
+    endpoints = Endpoints.build(action_package, secret, deadline_s, max_body, services)
+    app = Sanic(f"voltmart_actions_{next(_app_numbers)}", configure_logging=False)
+    # Sanic drains an unread body (after a 401 or 413) up to this size, then disconnects.
+    app.config.REQUEST_MAX_SIZE = max_body
+    app.ctx.runner = endpoints.runner
+    app.add_route(endpoints.health, "/health", methods=["GET"])
+    app.add_route(endpoints.actions, "/actions", methods=["GET"])
+
+    # stream=True: the handler runs before the body is read, so the token is checked first.
+    @app.post("/webhook", stream=True)
+    async def webhook(request: Request) -> HTTPResponse:
+        refused = endpoints.unauthorized(request)
+        if refused is not None:
+            return refused
+        try:
+            body = await read_body(request, max_body)
+        except BadCall as exc:
+            logger.warning("rejected an action call: %s", exc)
+            return endpoints.refused(str(exc), exc.status)
+        return await endpoints.webhook(request, body)
+
+    app.error_handler.add(Exception, endpoints.on_error)
+    endpoints.attach_services(app)
     return app

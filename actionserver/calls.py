@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -27,7 +28,7 @@ def clip(value: Any, limit: int = 100) -> str:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, at most ``limit`` bytes (decompressed if deflated); BadCall otherwise."""
+    """The raw body as sent, at most ``limit`` bytes; BadCall otherwise."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BadCall("request body too large", 413)
@@ -37,8 +38,12 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise BadCall("request body too large", 413)
         chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    return b"".join(chunks)
+
+
+def decoded(body: bytes, headers: Mapping[str, str], limit: int) -> bytes:
+    """The body decompressed if deflated, at most ``limit`` bytes; BadCall otherwise."""
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding == "deflate":  # Rasa with COMPRESS_ACTION_SERVER_REQUEST=true
         inflater = zlib.decompressobj()
         try:

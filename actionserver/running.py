@@ -15,7 +15,7 @@ from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from rasa_sdk.interfaces import ActionExecutionRejection
 
 from actionserver.calls import clip
-from core.limits import ACTION_FALLBACK_TEXT
+from core.limits import ACTION_FALLBACK_TEXT, fallback_payload
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,13 @@ class Counters:
         return asdict(self)
 
 
-def fallback_result() -> dict[str, Any]:
-    """The answer when an action is too slow or fails: an apology and no events."""
+def fallback_result(reason: str) -> dict[str, Any]:
+    """The answer when an action is too slow or fails: an apology (marked as one for the
+    gateway's counts) and no events."""
     dispatcher = CollectingDispatcher()
-    dispatcher.utter_message(text=ACTION_FALLBACK_TEXT)
+    dispatcher.utter_message(
+        text=ACTION_FALLBACK_TEXT, json_message=fallback_payload("action", reason)
+    )
     return {"events": [], "responses": dispatcher.messages}
 
 
@@ -83,7 +86,7 @@ class ActionRunner:
                 name,
                 self.deadline_s * 1000,
             )
-            return dumps(fallback_result()), 200
+            return dumps(fallback_result("deadline")), 200
         try:
             return dumps(task.result()), 200  # unserialisable events are the action's fault
         except ActionExecutionRejection as exc:  # Rasa reads this shape (RemoteAction.run)
@@ -93,4 +96,4 @@ class ActionRunner:
         except Exception:
             self.counters.errors += 1
             logger.exception("action %s failed; answered with the fallback", name)
-            return dumps(fallback_result()), 200
+            return dumps(fallback_result("error")), 200

@@ -3,6 +3,8 @@ stops it with one line instead of failing a user's first turn."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from core.settings import Settings, SettingsError
 from personalization.services import Services, build_services
 
@@ -28,3 +30,12 @@ def start_services(settings: Settings) -> Services:
     services = build_services(settings)
     check_generator_budgets(services)
     return services
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

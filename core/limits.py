@@ -13,3 +13,14 @@ TURN_FALLBACK_TEXT = "Sorry, I'm having trouble answering right now. Please try 
 # What one action answers when it fails or passes its deadline on the action server; Rasa
 # then carries on with the rest of the turn.
 ACTION_FALLBACK_TEXT = "Sorry, I couldn't get that answer ready just now. Could you ask me again?"
+
+# Either apology also goes out as a custom payload beside its text, so the gateway (or any
+# REST client) can count it as no real answer without matching the wording: who gave it
+# ("rasa" for the channel, "action" for the action server) and why.
+FALLBACK_PAYLOAD_TYPE = "fallback"
+FALLBACK_SOURCES = ("rasa", "action")
+FALLBACK_REASONS = ("deadline", "error", "empty")
+
+
+def fallback_payload(source: str, reason: str) -> dict[str, str | int]:
+    return {"voltmart": 1, "type": FALLBACK_PAYLOAD_TYPE, "source": source, "reason": reason}

@@ -54,8 +54,7 @@ class SettingsError(ValueError):
 
 
 def environment() -> dict[str, str]:
-    """A copy of the process environment, for entry points that hand it to a child process
-    or to a reader; the only place that reads os.environ."""
+    """A copy of the process environment (the only place that reads os.environ)."""
     return dict(os.environ)
 
 
@@ -261,6 +260,9 @@ class ActionServerSettings:
     secret: str = ""  # PZ_ACTION_SECRET (else the file below, else a development file)
     secret_file: str = ""  # PZ_ACTION_SECRET_FILE
     max_body_bytes: int = 1024 * 1024  # PZ_ACTION_MAX_BODY_BYTES
+    # Where `rasa run actions` listens (rasa-sdk's variable and default); plugin.py checks.
+    sanic_host: str = "0.0.0.0"  # SANIC_HOST
+    allow_remote: bool = False  # PZ_ACTION_ALLOW_REMOTE
 
     def __repr__(self) -> str:  # the secret never reaches a log line
         return f"ActionServerSettings(max_body_bytes={self.max_body_bytes})"
@@ -273,6 +275,8 @@ class ActionServerSettings:
             max_body_bytes=get.integer(
                 "PZ_ACTION_MAX_BODY_BYTES", cls.max_body_bytes, 1024, 64 << 20
             ),
+            sanic_host=get.text("SANIC_HOST", cls.sanic_host),
+            allow_remote=get.flag("PZ_ACTION_ALLOW_REMOTE", cls.allow_remote),
         )
 
 

@@ -67,7 +67,7 @@ async def errors_and_metrics(request: web.Request, handler) -> web.StreamRespons
             response.headers.setdefault("Cache-Control", "no-store")
     except ApiError as exc:
         if exc.auth_reason:
-            gw.metrics.auth_failures.inc(reason=exc.auth_reason)
+            gw.metrics.auth_failures.labels(reason=exc.auth_reason).inc()
         response = exc.response()
     except web.HTTPException as exc:
         response = exc if exc.status < 400 else http_error(exc, request.method)
@@ -75,8 +75,8 @@ async def errors_and_metrics(request: web.Request, handler) -> web.StreamRespons
         logger.exception("unhandled error in %s %s", request.method, route)
         response = json_error(500, "internal error")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    gw.metrics.requests.inc(route=route, status=str(response.status))
-    gw.metrics.duration.observe(time.perf_counter() - started, route=route)
+    gw.metrics.requests.labels(route=route, status=str(response.status)).inc()
+    gw.metrics.duration.labels(route=route).observe(time.perf_counter() - started)
     return response
 
 

@@ -80,9 +80,9 @@ async def enforce(gw: Gateway, scope: str, ident: str, rule: RateLimit) -> None:
     assert gw.limiter is not None
     decision = await gw.limiter.hit(scope, ident, rule)
     if decision.failed_open:
-        gw.metrics.rate_limit_failopen.inc(scope=scope)
+        gw.metrics.rate_limit_failopen.labels(scope=scope).inc()
     if not decision.allowed:
-        gw.metrics.rate_limited.inc(scope=scope)
+        gw.metrics.rate_limited.labels(scope=scope).inc()
         raise ApiError(
             429,
             f"too many requests; retry in {decision.retry_after} s",
@@ -152,7 +152,7 @@ async def chat(request: web.Request) -> web.Response:
         logger.info("Rasa refused a message from %r with %s", principal.sub[:64], exc.status)
         raise ApiError(400, "the assistant could not accept this message") from None
     if reply.fallback_reason:
-        gw.metrics.fallbacks.inc(reason=reply.fallback_reason)
+        gw.metrics.fallbacks.labels(reason=reply.fallback_reason).inc()
     return web.json_response(
         {"sender": principal.sub, "messages": reply.messages, "fallback": reply.fallback}
     )

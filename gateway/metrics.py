@@ -1,132 +1,66 @@
-"""Counters and a histogram in Prometheus text format 0.0.4, without prometheus_client.
+"""The gateway's Prometheus series, through prometheus_client.
 
-The gateway needs six series and no push or multiprocess machinery; a few dozen lines
-keep the dependency list unchanged. Values live per process (scrape each gateway).
+One registry per gateway instance (tests run several in one process); GET /metrics
+renders it. Values live per process (scrape each gateway).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-Labels = tuple[tuple[str, str], ...]
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-    return f"{{{inner}}}" if inner else ""
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
-
-
-class Counter:
-    def __init__(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()) -> None:
-        self.name, self.help, self.labelnames = name, help_text, labelnames
-        self._values: dict[Labels, float] = {} if labelnames else {(): 0.0}
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, **labels: str) -> float:
-        return self._values.get(self._key(labels), 0.0)
-
-    def _key(self, labels: dict[str, str]) -> Labels:
-        if set(labels) != set(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(labels)}")
-        return tuple((name, str(labels[name])) for name in self.labelnames)
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        for key, value in sorted(self._values.items()):
-            lines.append(f"{self.name}{_labels(key)} {_number(value)}")
-        return lines
-
-
-class Histogram:
-    def __init__(
-        self,
-        name: str,
-        help_text: str,
-        labelnames: tuple[str, ...] = (),
-        buckets: tuple[float, ...] = DURATION_BUCKETS,
-    ) -> None:
-        self.name, self.help, self.labelnames = name, help_text, labelnames
-        self.buckets = (*sorted(buckets), math.inf)
-        self._series: dict[Labels, tuple[list[int], list[float]]] = {}
-
-    def observe(self, value: float, **labels: str) -> None:
-        key = tuple((name, str(labels[name])) for name in self.labelnames)
-        counts, total = self._series.setdefault(key, ([0] * len(self.buckets), [0.0]))
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                counts[i] += 1
-        total[0] += value
-
-    def count(self, **labels: str) -> int:
-        key = tuple((name, str(labels[name])) for name in self.labelnames)
-        return self._series[key][0][-1] if key in self._series else 0
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        for key, (counts, total) in sorted(self._series.items()):
-            for bound, count in zip(self.buckets, counts, strict=True):
-                lines.append(f"{self.name}_bucket{_labels((*key, ('le', _number(bound))))} {count}")
-            lines.append(f"{self.name}_sum{_labels(key)} {_number(total[0])}")
-            lines.append(f"{self.name}_count{_labels(key)} {counts[-1]}")
-        return lines
 
 
 class GatewayMetrics:
     """Every series the gateway exports."""
 
     def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
         self.requests = Counter(
-            "gateway_requests_total", "HTTP requests by route and status.", ("route", "status")
+            "gateway_requests",
+            "HTTP requests by route and status.",
+            ("route", "status"),
+            registry=registry,
         )
         self.fallbacks = Counter(
-            "gateway_fallbacks_total",
-            "Chat turns answered with the fallback message, by cause.",
+            "gateway_fallbacks",
+            "Chat turns answered with no real answer, by cause (README, gateway).",
             ("reason",),
+            registry=registry,
         )
         self.rate_limited = Counter(
-            "gateway_rate_limited_total", "Requests refused with 429, by limit.", ("scope",)
+            "gateway_rate_limited",
+            "Requests refused with 429, by limit.",
+            ("scope",),
+            registry=registry,
         )
         self.rate_limit_failopen = Counter(
-            "gateway_rate_limit_failopen_total",
+            "gateway_rate_limit_failopen",
             "Requests let through unchecked because Redis did not answer.",
             ("scope",),
+            registry=registry,
         )
         self.auth_failures = Counter(
-            "gateway_auth_failures_total", "Rejected credentials, by reason.", ("reason",)
+            "gateway_auth_failures",
+            "Rejected credentials, by reason.",
+            ("reason",),
+            registry=registry,
         )
         self.segment_lookups = Counter(
-            "segment_lookups_total",
+            "segment_lookups",
             "Chat turns forwarded to Rasa (each reads the user's segment in the action server).",
+            registry=registry,
         )
         self.duration = Histogram(
-            "gateway_request_duration_seconds", "Request handling time by route.", ("route",)
-        )
-        self._all = (
-            self.requests,
-            self.fallbacks,
-            self.rate_limited,
-            self.rate_limit_failopen,
-            self.auth_failures,
-            self.segment_lookups,
-            self.duration,
+            "gateway_request_duration_seconds",
+            "Request handling time by route.",
+            ("route",),
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
 
     def render(self) -> str:
-        return "\n".join(line for metric in self._all for line in metric.render()) + "\n"
+        return generate_latest(self.registry).decode("utf-8")

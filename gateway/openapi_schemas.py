@@ -188,8 +188,9 @@ def schemas(config: GatewayConfig) -> dict[str, Any]:
                 "messages": {"type": "array", "items": ref("schemas", "ChatMessage")},
                 "fallback": {
                     "type": "boolean",
-                    "description": f"true when the assistant did not answer in time and "
-                    f"messages holds: {TURN_FALLBACK_TEXT!r}",
+                    "description": "true when the answer is not a real one: the assistant "
+                    f"did not answer in time and messages holds {TURN_FALLBACK_TEXT!r}, or "
+                    "Rasa or the action server answered with an apology",
                 },
             },
             "additionalProperties": False,

@@ -1,7 +1,10 @@
 """Forwarding chat turns to Rasa's REST webhook with one deadline for the whole exchange.
 
 Rasa answers 200 with [] when the action server or Redis failed, so an empty answer is
-treated like a timeout: the user gets a fallback line instead of silence.
+treated like a timeout: the user gets a fallback line instead of silence. An apology from
+Rasa's channel or from the action server comes marked (core/limits.py, fallback_payload):
+it counts as a fallback too, with who gave it and why, so `"fallback"` and the fallback
+counter are true for every answer that is not a real one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from typing import Any
 
 import aiohttp
 
-from core.limits import TURN_FALLBACK_TEXT
+from core.limits import (
+    FALLBACK_PAYLOAD_TYPE,
+    FALLBACK_REASONS,
+    FALLBACK_SOURCES,
+    TURN_FALLBACK_TEXT,
+)
 from core.vouching import VOUCH_HEADER
 from gateway.bodies import read_limited
 
@@ -36,7 +44,9 @@ class RasaRejected(Exception):
 @dataclass(frozen=True)
 class RasaReply:
     messages: list[dict[str, str]]
-    fallback_reason: str | None = None  # timeout / unreachable / status_5xx / invalid / empty
+    # timeout / unreachable / status_5xx / invalid / empty from the gateway itself;
+    # rasa_<reason> / action_<reason> for apologies Rasa passed on (core/limits.py).
+    fallback_reason: str | None = None
 
     @property
     def fallback(self) -> bool:
@@ -68,6 +78,21 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
 RICH_TYPES = frozenset({"products", "comparison", "cart"})
 
 
+def _fallback_marker(custom: Any) -> str | None:
+    """'<source>_<reason>' of a marked apology; 'other' for a marker with unknown values
+    (the metric's labels stay a fixed set)."""
+    if not (
+        isinstance(custom, dict)
+        and custom.get("voltmart") == 1
+        and custom.get("type") == FALLBACK_PAYLOAD_TYPE
+    ):
+        return None
+    source, reason = custom.get("source"), custom.get("reason")
+    if source in FALLBACK_SOURCES and reason in FALLBACK_REASONS:
+        return f"{source}_{reason}"
+    return "other"
+
+
 def _rich(custom: Any) -> dict[str, Any] | None:
     """A Voltmart rich payload (responses/rich.py) the web chat can draw; None otherwise."""
     if (
@@ -77,6 +102,11 @@ def _rich(custom: Any) -> dict[str, Any] | None:
     ):
         return custom
     return None
+
+
+def fallback_in(payload: list[dict[str, Any]]) -> str | None:
+    """Why the first marked apology in a webhook reply was given, if there is one."""
+    return next((r for m in payload if (r := _fallback_marker(m.get("custom")))), None)
 
 
 def chat_messages(payload: Any) -> list[dict[str, Any]] | None:
@@ -130,15 +160,16 @@ class RasaClient:
             logger.warning("Rasa unreachable at %s: %s", self.base_url, type(exc).__name__)
             return fallback("unreachable")
         try:
-            messages = chat_messages(json.loads(raw)) if raw is not None else None
+            payload = json.loads(raw) if raw is not None else None
         except (ValueError, UnicodeDecodeError, RecursionError):
-            messages = None
+            payload = None
+        messages = chat_messages(payload)
         if messages is None:
             logger.warning("Rasa sent a reply that is not a JSON list (sender %r)", sender[:64])
             return fallback("invalid")
         if not messages:
             return fallback("empty")
-        return RasaReply(messages)
+        return RasaReply(messages, fallback_in(payload))
 
     async def healthy(self) -> bool:
         try:

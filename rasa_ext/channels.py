@@ -28,7 +28,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from core.limits import MAX_MESSAGE_CHARS, TURN_FALLBACK_TEXT
+from core.limits import MAX_MESSAGE_CHARS, TURN_FALLBACK_TEXT, fallback_payload
 from core.settings import Settings
 from core.vouching import ACCOUNT_KEY, VOUCH_HEADER
 from rasa_ext import deadlines, speedups
@@ -59,7 +59,8 @@ async def answer_within(
 def _fallback(reason: str, sender: str) -> list[dict[str, Any]]:
     FALLBACKS[reason] += 1
     logger.warning("fallback answer for sender %r (%s)", sender[:64], reason)
-    return [{"recipient_id": sender, "text": TURN_FALLBACK_TEXT}]
+    marker = fallback_payload("rasa", reason)
+    return [{"recipient_id": sender, "text": TURN_FALLBACK_TEXT, "custom": marker}]
 
 
 def _finish_late(task: asyncio.Task) -> None:

@@ -842,6 +842,15 @@ def test_store_policies_come_from_the_response_selector_never_a_product_sheet(st
     assert "with 7 orders behind you, delivery is free on every order" in regular
 
 
+def test_rasa_serves_no_socketio_channel(stack: Stack):
+    """credentials.yml has no socket.io channel (a client could pick its own sender there):
+    Rasa answers 404 where its socket.io endpoint would be, while the REST channel works."""
+    base = stack.url.removesuffix("/webhooks/rest/webhook")
+    polling = requests.get(f"{base}/socket.io/?EIO=4&transport=polling", timeout=10)
+    assert polling.status_code == 404
+    assert stack.say("socketio_check", "hi")
+
+
 def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
     assert "out of stock right now" in stack.say("stock_user", "is the veyra fold in stock?")
     assert "only 1 left" in stack.say("stock_user", "is the aeris 13 available?")

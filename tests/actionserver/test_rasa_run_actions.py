@@ -1,20 +1,34 @@
-"""Plain `rasa run actions`, as a developer would start it: rasa-sdk creates every action
-without arguments, and each builds its services from the environment on first use."""
+"""Plain `rasa run actions`, as a developer would start it. rasa-sdk's plugin hook
+(rasa_sdk_plugins -> actionserver/plugin.py) puts the hardened endpoints in front of
+rasa-sdk's routes: the shared secret, the body limit, JSON errors that never echo the
+request, the per-action deadline; and it refuses a start on every interface."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 
 import pytest
 import requests
 
+from actionserver.secret import TOKEN_HEADER
 from core.settings import Settings
 from personalization.store import ProfileStore
 from privacy.consent import GRANTED, record_consent
-from tests.servers import PSEUDONYM_KEY, ROOT, VENV_BIN, Service, free_port, rasa_env
+from tests.servers import (
+    ACTION_SECRET,
+    PSEUDONYM_KEY,
+    ROOT,
+    VENV_BIN,
+    Service,
+    free_port,
+    rasa_env,
+)
 
 TRACKER = json.loads((ROOT / "tests" / "data" / "recommend_phones.json").read_text())
+MAX_BODY = 256 * 1024
+CANARY = "CANARY-7f3a"
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +38,7 @@ def sdk_server(redis_url: str):
         "PZ_REDIS_URL": redis_url,
         "PZ_NAMESPACE": "tsdk",
         "SANIC_HOST": "127.0.0.1",  # rasa-sdk's own default is every interface
+        "PZ_ACTION_MAX_BODY_BYTES": str(MAX_BODY),
     }
     service = Service(
         "rasa-run-actions",
@@ -38,9 +53,65 @@ def sdk_server(redis_url: str):
 def call(base: str, action: str, sender: str) -> dict:
     tracker = json.loads(json.dumps(TRACKER)) | {"sender_id": sender}
     body = {"next_action": action, "tracker": tracker, "domain": {}, "version": "3.6.2"}
-    resp = requests.post(f"{base}/webhook", json=body, timeout=30)
+    resp = requests.post(
+        f"{base}/webhook", json=body, timeout=30, headers={TOKEN_HEADER: ACTION_SECRET}
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
+
+
+def test_actions_need_the_shared_secret(sdk_server):
+    body = {"next_action": "action_greet", "tracker": TRACKER, "domain": {}}
+    for headers in ({}, {TOKEN_HEADER: "wrong-" + "x" * 20}):
+        resp = requests.post(f"{sdk_server}/webhook", json=body, headers=headers, timeout=30)
+        assert resp.status_code == 401 and resp.json() == {
+            "error": f"missing or wrong {TOKEN_HEADER}"
+        }
+        assert requests.get(f"{sdk_server}/actions", headers=headers, timeout=30).status_code == 401
+    listed = requests.get(
+        f"{sdk_server}/actions", headers={TOKEN_HEADER: ACTION_SECRET}, timeout=30
+    )
+    assert {"name": "action_greet"} in listed.json()
+    # The hardened /health, with its counters (rasa-sdk's own says only "ok").
+    health = requests.get(f"{sdk_server}/health", timeout=30).json()
+    assert health["status"] == "ok" and health["unauthorized"] >= 2
+
+
+def test_bad_bodies_get_short_json_errors_that_never_echo_the_request(sdk_server):
+    headers = {TOKEN_HEADER: ACTION_SECRET, "Content-Type": "application/json"}
+    broken = requests.post(
+        f"{sdk_server}/webhook", data=f'{{"next_action": "{CANARY}", ', headers=headers, timeout=30
+    )
+    assert broken.status_code == 400 and CANARY not in broken.text
+    assert broken.json() == {"error": "request body is not valid JSON"}
+    unknown = requests.post(
+        f"{sdk_server}/webhook",
+        json={"next_action": "action_nope", "tracker": TRACKER, "domain": {}},
+        headers=headers,
+        timeout=30,
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown action"
+    huge = requests.post(
+        f"{sdk_server}/webhook", data=b"x" * (MAX_BODY + 1), headers=headers, timeout=30
+    )
+    assert huge.status_code == 413 and "x" * 100 not in huge.text
+
+
+def test_it_refuses_to_start_on_every_interface(redis_url: str):
+    """rasa-sdk reads SANIC_HOST after the hook (default 0.0.0.0): the hook refuses it."""
+    env = rasa_env() | {"PZ_REDIS_URL": redis_url, "PZ_NAMESPACE": "tsdk"}
+    env.pop("SANIC_HOST")
+    port = free_port()
+    started = subprocess.run(
+        [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert started.returncode != 0
+    assert "`rasa run actions` would listen on 0.0.0.0" in started.stdout + started.stderr
 
 
 async def test_every_action_builds_its_services_and_answers_in_the_users_persona(

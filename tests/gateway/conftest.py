@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from core.limits import fallback_payload
 from core.vouching import VOUCH_HEADER
 from gateway.app import create_app
 from gateway.auth import TokenIssuer
@@ -86,6 +87,20 @@ class RasaStub:
                         ],
                     },
                     {"text": "plain", "buttons": "nope"},
+                ]
+            )
+        if self.mode in ("rasa_apology", "action_apology", "odd_apology"):
+            source, reason = {
+                "rasa_apology": ("rasa", "deadline"),
+                "action_apology": ("action", "error"),
+                "odd_apology": ("rasa", "x" * 50),  # unknown reason: label "other"
+            }[self.mode]
+            marker = fallback_payload(source, reason)
+            return web.json_response(
+                [
+                    {"recipient_id": body["sender"], "text": "Here is what I found:"},
+                    {"recipient_id": body["sender"], "text": "Sorry, no answer"},
+                    {"recipient_id": body["sender"], "custom": marker},
                 ]
             )
         if self.mode == "rich":  # cards beside the text, and payloads that are not ours

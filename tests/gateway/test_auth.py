@@ -64,20 +64,20 @@ async def test_valid_hs256_token_chats_as_its_subject(gw, rasa):
 )
 async def test_missing_or_malformed_header_is_401(gw, rasa, authorization, error, reason):
     await assert_refused(await post_chat(gw, authorization), rasa, error=error)
-    assert f'gateway_auth_failures_total{{reason="{reason}"}} 1' in await gw.metrics()
+    assert f'gateway_auth_failures_total{{reason="{reason}"}} 1.0' in await gw.metrics()
 
 
 async def test_bad_signature_is_401(gw, rasa):
     forged = gw.token(jwt_secret=b"another-secret-of-at-least-32-bytes!")
     await assert_refused(await post_chat(gw, f"Bearer {forged}"), rasa, reason_text="signature")
-    assert 'gateway_auth_failures_total{reason="signature"} 1' in await gw.metrics()
+    assert 'gateway_auth_failures_total{reason="signature"} 1.0' in await gw.metrics()
 
 
 async def test_expired_token_is_401_but_leeway_forgives_a_few_seconds(gw, rasa):
     ttl, leeway = gw.config.token_ttl, gw.config.jwt_leeway
     expired = gw.token(clock=lambda: time.time() - ttl - leeway - 30)
     await assert_refused(await post_chat(gw, f"Bearer {expired}"), rasa, reason_text="expired")
-    assert 'gateway_auth_failures_total{reason="expired"} 1' in await gw.metrics()
+    assert 'gateway_auth_failures_total{reason="expired"} 1.0' in await gw.metrics()
 
     just_expired = gw.token(clock=lambda: time.time() - ttl - leeway // 2)
     assert (await post_chat(gw, f"Bearer {just_expired}")).status == 200
@@ -94,7 +94,7 @@ async def test_token_from_the_future_is_401(gw, rasa):
 async def test_wrong_audience_or_issuer_is_401(gw, rasa, override):
     other = gw.token(**override)
     await assert_refused(await post_chat(gw, f"Bearer {other}"), rasa, reason_text="issuer")
-    assert 'gateway_auth_failures_total{reason="claims"} 1' in await gw.metrics()
+    assert 'gateway_auth_failures_total{reason="claims"} 1.0' in await gw.metrics()
 
 
 @pytest.mark.parametrize("missing", ["exp", "iat", "iss", "aud", "sub"])
@@ -109,7 +109,7 @@ async def test_token_lacking_a_required_claim_is_401(gw, rasa, missing):
 async def test_alg_none_is_401(gw, rasa, alg):
     token = forge({"alg": alg, "typ": "JWT"}, standard_claims(gw.config))
     await assert_refused(await post_chat(gw, f"Bearer {token}"), rasa)
-    assert 'gateway_auth_failures_total{reason="algorithm"} 1' in await gw.metrics()
+    assert 'gateway_auth_failures_total{reason="algorithm"} 1.0' in await gw.metrics()
 
 
 async def test_rs256_token_is_refused_by_an_hs256_gateway(gw, rasa, rsa_keys):
@@ -136,7 +136,7 @@ async def test_hs256_token_signed_with_the_rsa_public_key_is_refused(rs_gw, rasa
     signature = hmac.new(pem, unsigned.encode(), hashlib.sha256).digest()
     token = f"{unsigned}.{b64url(signature)}"
     await assert_refused(await post_chat(rs_gw, f"Bearer {token}"), rasa, reason_text="RS256")
-    assert 'gateway_auth_failures_total{reason="algorithm"} 1' in await rs_gw.metrics()
+    assert 'gateway_auth_failures_total{reason="algorithm"} 1.0' in await rs_gw.metrics()
 
 
 async def test_rs256_token_from_another_key_is_401(rs_gw, rasa, rsa_keys):
@@ -175,7 +175,7 @@ async def test_token_without_the_chat_scope_is_403(gw, rasa):
     resp = await post_chat(gw, f"Bearer {gw.token('crm', scopes=('ingest',))}")
     await assert_refused(resp, rasa, status=403, error="insufficient_scope")
     assert 'scope="chat"' in resp.headers["WWW-Authenticate"]
-    assert 'gateway_auth_failures_total{reason="scope"} 1' in await gw.metrics()
+    assert 'gateway_auth_failures_total{reason="scope"} 1.0' in await gw.metrics()
 
 
 async def test_chat_token_cannot_ingest(gw):

@@ -39,7 +39,7 @@ async def test_answer_is_rasa_text_for_the_token_subject(gw, rasa):
         "fallback": False,
     }
     assert rasa.calls[0]["message"] == "any deals?"
-    assert "segment_lookups_total 1" in await gw.metrics()
+    assert "segment_lookups_total 1.0" in await gw.metrics()
 
 
 async def test_quick_replies_pass_through_and_malformed_ones_are_dropped(gw, rasa):
@@ -190,14 +190,38 @@ async def test_rasa_trouble_gives_the_fallback_within_the_deadline(
     }
     assert elapsed < 0.4 + 0.5
     assert len(rasa.calls) == 1
-    assert f'gateway_fallbacks_total{{reason="{reason}"}} 1' in await gw.metrics()
+    assert f'gateway_fallbacks_total{{reason="{reason}"}} 1.0' in await gw.metrics()
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("rasa_apology", "rasa_deadline"),
+        ("action_apology", "action_error"),
+        ("odd_apology", "other"),
+    ],
+)
+async def test_an_apology_rasa_passes_on_counts_as_a_fallback(make_gateway, rasa, mode, reason):
+    """Rasa's channel and the action server mark their apologies (core/limits.py): the
+    answer says fallback, the counter has its cause, and the marker does not reach the
+    client (issue 17: the gateway missed every apology while Redis was down)."""
+    gw = await make_gateway()
+    rasa.mode = mode
+    resp = await gw.chat({"message": "recommend a phone"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["fallback"] is True
+    assert body["messages"] == [{"text": "Here is what I found:"}, {"text": "Sorry, no answer"}]
+    assert f'gateway_fallbacks_total{{reason="{reason}"}} 1.0' in await gw.metrics()
+    rasa.mode = "ok"
+    assert (await (await gw.chat({"message": "hi"})).json())["fallback"] is False
 
 
 async def test_rasa_down_gives_the_fallback(make_gateway, rasa):
     gw = await make_gateway(rasa_url=f"http://127.0.0.1:{free_port()}")
     resp = await gw.chat({"message": "hi"})
     assert resp.status == 200 and (await resp.json())["fallback"] is True
-    assert 'gateway_fallbacks_total{reason="unreachable"} 1' in await gw.metrics()
+    assert 'gateway_fallbacks_total{reason="unreachable"} 1.0' in await gw.metrics()
 
 
 async def test_rasa_4xx_is_a_generic_400(gw, rasa):
@@ -218,4 +242,4 @@ async def test_unexpected_exception_is_a_json_500_without_traceback(gw, rasa, ca
     assert resp.status == 500
     assert await resp.json() == {"error": "internal error"}
     assert "unhandled error" in caplog.text and "secret internals" in caplog.text
-    assert 'gateway_requests_total{route="/v1/chat",status="500"} 1' in await gw.metrics()
+    assert 'gateway_requests_total{route="/v1/chat",status="500"} 1.0' in await gw.metrics()

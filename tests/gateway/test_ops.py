@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import re
 
 import jsonschema
@@ -62,9 +61,9 @@ async def test_metrics_are_prometheus_text(gw, rasa):
     buckets = [
         (k, v)
         for k, v in samples.items()
-        if k.startswith('gateway_request_duration_seconds_bucket{route="/v1/chat"')
+        if k.startswith("gateway_request_duration_seconds_bucket{") and 'route="/v1/chat"' in k
     ]
-    counts = [v for _, v in buckets]
+    counts = [v for _, v in buckets]  # in the order of their bounds, +Inf last
     assert counts == sorted(counts) and 'le="+Inf"' in buckets[-1][0] and counts[-1] == 3
     assert samples['gateway_request_duration_seconds_count{route="/v1/chat"}'] == 3
     assert samples['gateway_request_duration_seconds_sum{route="/v1/chat"}'] > 0
@@ -274,12 +273,6 @@ async def test_chat_schema_matches_the_validator(gw, body):
     except ApiError:
         accepted = False
     assert documented_valid == accepted
-
-
-def test_float_formatting_is_prometheus_compatible():
-    from gateway.metrics import _number
-
-    assert _number(math.inf) == "+Inf" and _number(3.0) == "3" and float(_number(0.25)) == 0.25
 
 
 HOSTILE_BODIES = [

@@ -27,7 +27,7 @@ async def test_burst_over_the_user_limit_gets_429_then_recovers(make_gateway, ra
     assert refused.headers["Retry-After"] == "1"
     assert "too many requests" in (await refused.json())["error"]
     assert len(rasa.calls) == 3
-    assert 'gateway_rate_limited_total{scope="user"} 17' in await gw.metrics()
+    assert 'gateway_rate_limited_total{scope="user"} 17.0' in await gw.metrics()
 
     other_user = await gw.chat({"message": "hi"}, sub="user_casual")  # limits are per user
     assert other_user.status == 200
@@ -68,7 +68,7 @@ async def test_per_address_limit_covers_token_requests_too(make_gateway, rasa):
     codes = [(await gw.client.post("/oauth/token", data=form)).status for _ in range(4)]
     assert codes == [401, 401, 429, 429]
     assert (await gw.chat({"message": "hi"})).status == 429  # same address, same budget
-    assert 'gateway_rate_limited_total{scope="address"} 3' in await gw.metrics()
+    assert 'gateway_rate_limited_total{scope="address"} 3.0' in await gw.metrics()
 
 
 async def test_redis_down_fails_open_and_counts_it(make_gateway, rasa, caplog):
@@ -79,8 +79,8 @@ async def test_redis_down_fails_open_and_counts_it(make_gateway, rasa, caplog):
     assert codes == [200, 200, 200]
     assert len(rasa.calls) == 3
     text = await gw.metrics()
-    assert 'gateway_rate_limit_failopen_total{scope="user"} 3' in text
-    assert 'gateway_rate_limit_failopen_total{scope="address"} 3' in text
+    assert 'gateway_rate_limit_failopen_total{scope="user"} 3.0' in text
+    assert 'gateway_rate_limit_failopen_total{scope="address"} 3.0' in text
     assert caplog.text.count("rate limiting is off") == 1  # one warning, not one per request
 
 

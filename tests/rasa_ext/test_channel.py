@@ -8,7 +8,7 @@ import json
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel
 
-from core.limits import TURN_FALLBACK_TEXT
+from core.limits import TURN_FALLBACK_TEXT, fallback_payload
 from rasa_ext.channels import (
     FALLBACKS,
     BadRequest,
@@ -86,11 +86,13 @@ async def test_every_turn_ends_in_an_answer_within_the_deadline():
     for kind, kwargs in (("error", {"fail": True}), ("empty", {"say": ""})):
         out = CollectingOutputChannel()
         answer = await answer_within(turn(out, **kwargs), out, 1.0, "u1")
-        assert answer == [{"recipient_id": "u1", "text": TURN_FALLBACK_TEXT}], kind
+        marker = fallback_payload("rasa", kind)  # for the gateway's count of non-answers
+        assert answer == [{"recipient_id": "u1", "text": TURN_FALLBACK_TEXT, "custom": marker}]
         assert FALLBACKS[kind] == before.get(kind, 0) + 1
     late = CollectingOutputChannel()
     answer = await answer_within(turn(late, delay=0.3, say="late"), late, 0.05, "u1")
     assert answer[0]["text"] == TURN_FALLBACK_TEXT and "late" not in finished
+    assert answer[0]["custom"] == fallback_payload("rasa", "deadline")
     await asyncio.sleep(0.4)
     assert "late" in finished  # the turn was not cancelled: it ends under the user's lock
 

@@ -33,6 +33,7 @@ from actionserver.app import create_server_app
 from actionserver.secret import TOKEN_HEADER, SecretError
 from actionserver.secret import action_secret as _action_secret
 from core.limits import ACTION_FALLBACK_TEXT as FALLBACK_TEXT
+from core.limits import fallback_payload
 from core.settings import Settings
 from tests.security.slow_actions import actions as slow_actions
 from tests.servers import ROOT, VENV_BIN, Service, free_port, rasa_env
@@ -634,6 +635,8 @@ async def test_slow_action_is_cancelled_and_answered_with_the_fallback(slow_serv
 
     assert status == 200 and took < 1.5
     assert result["events"] == [] and _texts(result) == [FALLBACK_TEXT]
+    # Marked as an apology, so the gateway counts it (core/limits.py, fallback_payload).
+    assert result["responses"][0]["custom"] == fallback_payload("action", "deadline")
     assert slow_actions.CANCELLED == ["action_too_slow"]
     after = await _health(slow_server)
     assert after["deadline_fallbacks"] == before["deadline_fallbacks"] + 1
@@ -652,6 +655,7 @@ async def test_failing_action_answers_the_fallback_without_echoing(slow_server: 
     status, result, _ = await _call(slow_server, "action_fails_quoting_tracker")
 
     assert status == 200 and result["events"] == [] and _texts(result) == [FALLBACK_TEXT]
+    assert result["responses"][0]["custom"] == fallback_payload("action", "error")
     assert (await _health(slow_server))["errors"] == before["errors"] + 1
 
 
