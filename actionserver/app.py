@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from rasa_sdk import Action, utils
 from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic, response
@@ -87,13 +88,23 @@ class Endpoints:
 
     def refused(self, message: str, status: int) -> HTTPResponse:
         self.counters.bad_requests += 1
+        self.runner.metrics.refused.labels(reason=f"status_{status}").inc()
         return _json({"error": message}, status)
 
     def unauthorized(self, request: Request) -> HTTPResponse | None:
         if authorized(request, self.token):
             return None
         self.counters.unauthorized += 1
+        self.runner.metrics.refused.labels(reason="unauthorized").inc()
         return _json(UNAUTHORIZED, 401)
+
+    async def metrics(self, _: Request) -> HTTPResponse:
+        return response.raw(self.runner.metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+    def refused_unknown(self, name: Any) -> HTTPResponse:
+        self.counters.bad_requests += 1
+        self.runner.metrics.refused.labels(reason="unknown_action").inc()
+        return _json({"error": "unknown action", "action_name": clip(name)}, 404)
 
     async def health(self, _: Request) -> HTTPResponse:
         body: dict = {"status": "ok", **self.counters.as_dict()}
@@ -116,8 +127,7 @@ class Endpoints:
             name = call["next_action"]
             if name not in executor.actions:
                 logger.warning("unknown action requested: %r", clip(name, 60))
-                self.counters.bad_requests += 1
-                return _json({"error": "unknown action", "action_name": clip(name)}, 404)
+                return self.refused_unknown(name)
             tracker = tracker_of(call)
             domain = call.get("domain") or {}
             if not isinstance(domain, dict):
@@ -175,6 +185,7 @@ def create_server_app(
     app.ctx.runner = endpoints.runner
     app.add_route(endpoints.health, "/health", methods=["GET"])
     app.add_route(endpoints.actions, "/actions", methods=["GET"])
+    app.add_route(endpoints.metrics, "/metrics", methods=["GET"])
 
     # stream=True: the handler runs before the body is read, so the token is checked first.
     @app.post("/webhook", stream=True)

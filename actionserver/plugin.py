@@ -70,6 +70,8 @@ def harden(app: Sanic, endpoints: Endpoints) -> None:
             return await endpoints.health(request)
         if path == "/actions" and method == "GET":
             return await endpoints.actions(request)
+        if path == "/metrics" and method == "GET":
+            return await endpoints.metrics(request)
         if path != "/webhook" or method != "POST":
             return None  # rasa-sdk's 404 / 405, through our error handler
         refused = endpoints.unauthorized(request)

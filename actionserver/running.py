@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
@@ -14,6 +15,7 @@ from rasa_sdk import Tracker, utils
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from rasa_sdk.interfaces import ActionExecutionRejection
 
+from actionserver.action_metrics import ActionMetrics
 from actionserver.calls import clip
 from core.limits import ACTION_FALLBACK_TEXT, fallback_payload
 
@@ -53,6 +55,7 @@ class ActionRunner:
     executor: ActionExecutor
     deadline_s: float
     counters: Counters = field(default_factory=Counters)
+    metrics: ActionMetrics = field(default_factory=ActionMetrics)
     running: set[asyncio.Task] = field(default_factory=set)
 
     async def _run(self, name: str, tracker: Tracker, domain: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +73,14 @@ class ActionRunner:
 
     async def run(self, name: str, tracker: Tracker, domain: dict[str, Any]) -> tuple[str, int]:
         """(JSON text, status) for Rasa: the action's result, a rejection, or the fallback."""
+        started = time.perf_counter()
+        body, status, outcome = await self._answer(name, tracker, domain)
+        self.metrics.action(name, outcome, time.perf_counter() - started)
+        return body, status
+
+    async def _answer(
+        self, name: str, tracker: Tracker, domain: dict[str, Any]
+    ) -> tuple[str, int, str]:
         task = asyncio.ensure_future(self._run(name, tracker, domain))
         try:
             done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
@@ -86,14 +97,14 @@ class ActionRunner:
                 name,
                 self.deadline_s * 1000,
             )
-            return dumps(fallback_result("deadline")), 200
+            return dumps(fallback_result("deadline")), 200, "deadline"
         try:
-            return dumps(task.result()), 200  # unserialisable events are the action's fault
+            return dumps(task.result()), 200, "ok"  # unserialisable events: the action's fault
         except ActionExecutionRejection as exc:  # Rasa reads this shape (RemoteAction.run)
             logger.info("action %s rejected its execution", name)
             body = {"error": clip(exc.message, 200), "action_name": clip(exc.action_name)}
-            return dumps(body), 400
+            return dumps(body), 400, "rejected"
         except Exception:
             self.counters.errors += 1
             logger.exception("action %s failed; answered with the fallback", name)
-            return dumps(fallback_result("error")), 200
+            return dumps(fallback_result("error")), 200, "error"

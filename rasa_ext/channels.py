@@ -8,7 +8,8 @@ answer format, and turns bad input into a 4xx with a one-line JSON error.
 It also never answers with silence: when the turn fails (Rasa logs a failing
 action and answers nothing), answers nothing, or is not done by the turn
 deadline (rasa_ext/deadlines.py), the user gets a fallback message and the
-fault is counted (GET /webhooks/rest/ shows the counts). A late turn keeps
+fault is counted (GET /webhooks/rest/ shows the counts, GET /webhooks/rest/metrics every
+turn's outcome and duration for Prometheus: rasa_ext/turn_metrics.py). A late turn keeps
 running under the user's lock, so the conversation stays complete and ordered.
 """
 
@@ -18,10 +19,11 @@ import asyncio
 import hmac
 import json
 import logging
-from collections import Counter
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
@@ -32,32 +34,45 @@ from core.limits import MAX_MESSAGE_CHARS, TURN_FALLBACK_TEXT, fallback_payload
 from core.settings import Settings
 from core.vouching import ACCOUNT_KEY, VOUCH_HEADER
 from rasa_ext import deadlines, speedups
+from rasa_ext.turn_metrics import TurnMetrics
 from rasa_ext.versions import check_rasa
 
 logger = logging.getLogger(__name__)
-# Why users got the fallback: "deadline", "error", "empty". Per process.
-FALLBACKS: Counter[str] = Counter()
 _LATE_TURNS: set[asyncio.Task] = set()  # turns past the deadline, still finishing
 
 
 async def answer_within(
-    turn: Awaitable[Any], collector: CollectingOutputChannel, deadline: float, sender: str
+    turn: Awaitable[Any],
+    collector: CollectingOutputChannel,
+    deadline: float,
+    sender: str,
+    metrics: TurnMetrics,
 ) -> list[dict[str, Any]]:
     """The turn's messages, or the fallback when it fails, says nothing or runs late."""
+    started = time.perf_counter()
+    outcome, messages = await _outcome(turn, collector, deadline, sender)
+    metrics.turn(outcome, time.perf_counter() - started)
+    return messages
+
+
+async def _outcome(
+    turn: Awaitable[Any], collector: CollectingOutputChannel, deadline: float, sender: str
+) -> tuple[str, list[dict[str, Any]]]:
     task = asyncio.ensure_future(turn)
     done, _ = await asyncio.wait({task}, timeout=deadline)
     if not done:
         _LATE_TURNS.add(task)
         task.add_done_callback(_finish_late)
-        return _fallback("deadline", sender)
+        return "deadline", _fallback("deadline", sender)
     if task.exception() is not None:
         logger.error("message from sender %r failed: %r", sender[:64], task.exception())
-        return _fallback("error", sender)
-    return collector.messages or _fallback("empty", sender)
+        return "error", _fallback("error", sender)
+    if not collector.messages:
+        return "empty", _fallback("empty", sender)
+    return "answered", collector.messages
 
 
 def _fallback(reason: str, sender: str) -> list[dict[str, Any]]:
-    FALLBACKS[reason] += 1
     logger.warning("fallback answer for sender %r (%s)", sender[:64], reason)
     marker = fallback_payload("rasa", reason)
     return [{"recipient_id": sender, "text": TURN_FALLBACK_TEXT, "custom": marker}]
@@ -142,6 +157,7 @@ class GuardedRestInput(RestInput):
         check_rasa()
         settings = settings or Settings.from_env()
         self.deadline = settings.deadlines.turn_s
+        self.metrics = TurnMetrics()
         self.gateway_secret = settings.gateway_secret
         deadlines.apply(settings.deadlines)
         speedups.install(settings.rasa_speedups)
@@ -155,7 +171,11 @@ class GuardedRestInput(RestInput):
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "fallbacks": dict(FALLBACKS)})
+            return response.json({"status": "ok", "fallbacks": self.metrics.fallbacks()})
+
+        @webhook.route("/metrics", methods=["GET"])
+        async def metrics(_: Request) -> HTTPResponse:
+            return response.raw(self.metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -175,7 +195,7 @@ class GuardedRestInput(RestInput):
                 text, collector, sender, input_channel=self.name(), metadata=metadata
             )
             messages = await answer_within(
-                on_new_message(message), collector, self.deadline, sender
+                on_new_message(message), collector, self.deadline, sender, self.metrics
             )
             return response.json(messages)
 

@@ -851,6 +851,17 @@ def test_rasa_serves_no_socketio_channel(stack: Stack):
     assert stack.say("socketio_check", "hi")
 
 
+def test_rasa_exports_its_turns_for_prometheus(stack: Stack):
+    """GET /webhooks/rest/metrics (rasa_ext/turn_metrics.py): turns by outcome, durations."""
+    base = stack.url.removesuffix("/webhook")
+    assert stack.say("metrics_check", "hi")
+    resp = requests.get(f"{base}/metrics", timeout=10)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    answered = re.search(r'^pz_rasa_turns_total\{outcome="answered"\} (\S+)$', resp.text, re.M)
+    assert answered and float(answered[1]) >= 1
+    assert "pz_rasa_turn_duration_seconds_bucket" in resp.text
+
+
 def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
     assert "out of stock right now" in stack.say("stock_user", "is the veyra fold in stock?")
     assert "only 1 left" in stack.say("stock_user", "is the aeris 13 available?")

@@ -72,9 +72,11 @@ def test_actions_need_the_shared_secret(sdk_server):
         f"{sdk_server}/actions", headers={TOKEN_HEADER: ACTION_SECRET}, timeout=30
     )
     assert {"name": "action_greet"} in listed.json()
-    # The hardened /health, with its counters (rasa-sdk's own says only "ok").
+    # The hardened /health, with its counters (rasa-sdk's own says only "ok"), and /metrics.
     health = requests.get(f"{sdk_server}/health", timeout=30).json()
     assert health["status"] == "ok" and health["unauthorized"] >= 2
+    metrics = requests.get(f"{sdk_server}/metrics", timeout=30).text
+    assert 'action_server_refused_requests_total{reason="unauthorized"}' in metrics
 
 
 def test_bad_bodies_get_short_json_errors_that_never_echo_the_request(sdk_server):

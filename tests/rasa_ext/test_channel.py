@@ -10,13 +10,13 @@ from rasa.core.channels.channel import CollectingOutputChannel
 
 from core.limits import TURN_FALLBACK_TEXT, fallback_payload
 from rasa_ext.channels import (
-    FALLBACKS,
     BadRequest,
     GuardedRestInput,
     answer_within,
     parse_message_request,
     vouched,
 )
+from rasa_ext.turn_metrics import TurnMetrics
 
 
 def parse(body: object, raw: bytes | None = None):
@@ -80,21 +80,25 @@ async def test_every_turn_ends_in_an_answer_within_the_deadline():
             await collector.send_text_message("u1", say)
         finished.append(say)
 
-    before = dict(FALLBACKS)
+    metrics = TurnMetrics()
     normal = CollectingOutputChannel()
-    assert (await answer_within(turn(normal), normal, 1.0, "u1"))[0]["text"] == "hi"
+    assert (await answer_within(turn(normal), normal, 1.0, "u1", metrics))[0]["text"] == "hi"
     for kind, kwargs in (("error", {"fail": True}), ("empty", {"say": ""})):
         out = CollectingOutputChannel()
-        answer = await answer_within(turn(out, **kwargs), out, 1.0, "u1")
+        answer = await answer_within(turn(out, **kwargs), out, 1.0, "u1", metrics)
         marker = fallback_payload("rasa", kind)  # for the gateway's count of non-answers
         assert answer == [{"recipient_id": "u1", "text": TURN_FALLBACK_TEXT, "custom": marker}]
-        assert FALLBACKS[kind] == before.get(kind, 0) + 1
     late = CollectingOutputChannel()
-    answer = await answer_within(turn(late, delay=0.3, say="late"), late, 0.05, "u1")
+    answer = await answer_within(turn(late, delay=0.3, say="late"), late, 0.05, "u1", metrics)
     assert answer[0]["text"] == TURN_FALLBACK_TEXT and "late" not in finished
     assert answer[0]["custom"] == fallback_payload("rasa", "deadline")
     await asyncio.sleep(0.4)
     assert "late" in finished  # the turn was not cancelled: it ends under the user's lock
+    # Counted: every outcome once, four durations (GET /webhooks/rest/metrics).
+    assert metrics.fallbacks() == {"deadline": 1, "error": 1, "empty": 1}
+    text = metrics.render().decode()
+    assert 'pz_rasa_turns_total{outcome="answered"} 1.0' in text
+    assert "pz_rasa_turn_duration_seconds_count 4.0" in text
 
 
 @pytest.mark.parametrize(

@@ -671,3 +671,46 @@ async def test_quick_action_is_untouched(slow_server: str):
 
     assert status == 200 and _texts(result) == ["quick answer"]
     assert result["events"][0]["value"] == "quick"
+
+
+async def _metrics(base: str) -> dict[str, float]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/metrics") as resp:
+            assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = await resp.text()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+async def test_metrics_count_each_outcome_and_refusal(slow_server: str):
+    """GET /metrics (prometheus_client): calls by action and outcome, their durations, and
+    requests refused before any action ran; unknown names never become a label."""
+    before = await _metrics(slow_server)
+    for action in ("action_quick", "action_too_slow", "action_fails_quoting_tracker"):
+        await _call(slow_server, action)
+    async with aiohttp.ClientSession() as session:
+        await session.post(f"{slow_server}/webhook", json=action_call("action_quick"))  # no token
+        await session.post(
+            f"{slow_server}/webhook",
+            json=action_call("action_" + CANARY),
+            headers={TOKEN_HEADER: SECRET},
+        )
+    after = await _metrics(slow_server)
+
+    def grew(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew('action_server_calls_total{action="action_quick",outcome="ok"}') == 1
+    assert grew('action_server_calls_total{action="action_too_slow",outcome="deadline"}') == 1
+    assert (
+        grew('action_server_calls_total{action="action_fails_quoting_tracker",outcome="error"}')
+        == 1
+    )
+    assert grew('action_server_action_duration_seconds_count{action="action_too_slow"}') == 1
+    assert grew('action_server_refused_requests_total{reason="unauthorized"}') == 1
+    assert grew('action_server_refused_requests_total{reason="unknown_action"}') == 1
+    assert not any(CANARY in key for key in after)

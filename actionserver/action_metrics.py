@@ -1,0 +1,44 @@
+"""The action server's Prometheus series (GET /metrics), through prometheus_client: one
+registry per app, so tests can run several in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+# Actions answer within PZ_ACTION_DEADLINE_MS (default 1.5 s); the last buckets show those
+# that ran into it.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0)
+
+
+class ActionMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.calls = Counter(
+            "action_server_calls",
+            "Action calls by action and outcome (ok, deadline and error answer with the "
+            "apology, rejected is the action's own refusal).",
+            ("action", "outcome"),
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "action_server_action_duration_seconds",
+            "Time until the answer to an action call, by action.",
+            ("action",),
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "action_server_refused_requests",
+            "Requests refused before any action ran, by reason.",
+            ("reason",),
+            registry=self.registry,
+        )
+
+    def action(self, name: str, outcome: str, seconds: float) -> None:
+        """Only names the executor knows reach here: the labels stay a fixed set."""
+        self.calls.labels(action=name, outcome=outcome).inc()
+        self.duration.labels(action=name).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,43 @@
+"""The Rasa server's turns as Prometheus series (GET /webhooks/rest/metrics), through
+prometheus_client: how each turn ended and how long it took. One registry per channel
+(Rasa builds the channel once per process; tests build several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+# The turn deadline is PZ_TURN_DEADLINE_S (default 3 s); the last buckets show late turns.
+DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+FALLBACK_REASONS = ("deadline", "error", "empty")
+
+
+class TurnMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.turns = Counter(
+            "pz_rasa_turns",
+            "Turns through the REST channel by outcome: answered, or the fallback's reason "
+            "(deadline, error, empty).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "pz_rasa_turn_duration_seconds",
+            "Time until the channel answered (a late turn is cut at the deadline).",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+
+    def turn(self, outcome: str, seconds: float) -> None:
+        self.turns.labels(outcome=outcome).inc()
+        self.duration.observe(seconds)
+
+    def fallbacks(self) -> dict[str, int]:
+        """Fallbacks so far by reason (GET /webhooks/rest/)."""
+        sample = self.registry.get_sample_value
+        counts = {r: sample("pz_rasa_turns_total", {"outcome": r}) for r in FALLBACK_REASONS}
+        return {reason: int(n) for reason, n in counts.items() if n}
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
