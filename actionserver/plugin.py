@@ -4,7 +4,7 @@ rasa-sdk builds its own Sanic app (every interface, no secret, no body limit, no
 deadlines, errors that echo the request) and then calls the ``attach_sanic_app_extensions``
 hook of the package ``rasa_sdk_plugins`` (the top-level package of that name here). This
 hook puts the hardened endpoints (actionserver/app.py, ``Endpoints``) in front of
-rasa-sdk's routes: a request middleware answers /health, /actions and /webhook itself, so
+rasa-sdk's routes: a request middleware answers /health, /actions, /metrics and /webhook, so
 rasa-sdk's handlers never run, and the error handler is ours. What it cannot change, it
 refuses: rasa-sdk reads the host after the hook, so a non-loopback ``SANIC_HOST`` (its
 default is every interface) stops the start with one line, unless
