@@ -7,6 +7,7 @@ import inspect
 import itertools
 import logging
 import pkgutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -57,8 +58,8 @@ def package_executor(package: str, services: Services | None = None) -> ActionEx
 
 @dataclass
 class Endpoints:
-    """The hardened answers to /health, /actions and /webhook, and to every error; served
-    as routes by create_server_app and, under plain `rasa run actions`, in front of
+    """The hardened answers to /health, /actions, /metrics and /webhook, and to every error;
+    served as routes by create_server_app and, under plain `rasa run actions`, in front of
     rasa-sdk's own routes by actionserver/plugin.py."""
 
     runner: ActionRunner
@@ -86,10 +87,11 @@ class Endpoints:
     def counters(self) -> Counters:
         return self.runner.counters
 
-    def refused(self, message: str, status: int) -> HTTPResponse:
+    def refused(self, message: str, status: int, reason: str = "", **detail: str) -> HTTPResponse:
+        """A refused request, counted (by ``reason``, else its status) and answered."""
         self.counters.bad_requests += 1
-        self.runner.metrics.refused.labels(reason=f"status_{status}").inc()
-        return _json({"error": message}, status)
+        self.runner.metrics.refused.labels(reason=reason or f"status_{status}").inc()
+        return _json({"error": message, **detail}, status)
 
     def unauthorized(self, request: Request) -> HTTPResponse | None:
         if authorized(request, self.token):
@@ -98,13 +100,12 @@ class Endpoints:
         self.runner.metrics.refused.labels(reason="unauthorized").inc()
         return _json(UNAUTHORIZED, 401)
 
+    def get_routes(self) -> dict[str, Callable[[Request], Awaitable[HTTPResponse]]]:
+        """The GET routes, by path (/webhook takes the body its caller read)."""
+        return {"/health": self.health, "/actions": self.actions, "/metrics": self.metrics}
+
     async def metrics(self, _: Request) -> HTTPResponse:
         return response.raw(self.runner.metrics.render(), content_type=CONTENT_TYPE_LATEST)
-
-    def refused_unknown(self, name: Any) -> HTTPResponse:
-        self.counters.bad_requests += 1
-        self.runner.metrics.refused.labels(reason="unknown_action").inc()
-        return _json({"error": "unknown action", "action_name": clip(name)}, 404)
 
     async def health(self, _: Request) -> HTTPResponse:
         body: dict = {"status": "ok", **self.counters.as_dict()}
@@ -127,7 +128,7 @@ class Endpoints:
             name = call["next_action"]
             if name not in executor.actions:
                 logger.warning("unknown action requested: %r", clip(name, 60))
-                return self.refused_unknown(name)
+                return self.refused("unknown action", 404, "unknown_action", action_name=clip(name))
             tracker = tracker_of(call)
             domain = call.get("domain") or {}
             if not isinstance(domain, dict):
@@ -183,9 +184,8 @@ def create_server_app(
     # Sanic drains an unread body (after a 401 or 413) up to this size, then disconnects.
     app.config.REQUEST_MAX_SIZE = max_body
     app.ctx.runner = endpoints.runner
-    app.add_route(endpoints.health, "/health", methods=["GET"])
-    app.add_route(endpoints.actions, "/actions", methods=["GET"])
-    app.add_route(endpoints.metrics, "/metrics", methods=["GET"])
+    for path, handler in endpoints.get_routes().items():
+        app.add_route(handler, path, methods=["GET"])
 
     # stream=True: the handler runs before the body is read, so the token is checked first.
     @app.post("/webhook", stream=True)

@@ -64,14 +64,13 @@ def harden(app: Sanic, endpoints: Endpoints) -> None:
     rasa-sdk's /webhook is not a streaming route, so Sanic has read the body (up to its own
     limit) before the token is checked; the hardened server checks the token first."""
 
+    routes = endpoints.get_routes()
+
     async def intercept(request: Request) -> HTTPResponse | None:
         path, method = request.path.rstrip("/") or "/", request.method
-        if path == "/health" and method == "GET":
-            return await endpoints.health(request)
-        if path == "/actions" and method == "GET":
-            return await endpoints.actions(request)
-        if path == "/metrics" and method == "GET":
-            return await endpoints.metrics(request)
+        handler = routes.get(path) if method == "GET" else None
+        if handler is not None:
+            return await handler(request)
         if path != "/webhook" or method != "POST":
             return None  # rasa-sdk's 404 / 405, through our error handler
         refused = endpoints.unauthorized(request)

@@ -78,30 +78,22 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
 RICH_TYPES = frozenset({"products", "comparison", "cart"})
 
 
+def _ours(custom: Any, types: frozenset[str]) -> dict[str, Any] | None:
+    """A custom payload of ours (``"voltmart": 1``) of one of these types; None otherwise."""
+    if isinstance(custom, dict) and custom.get("voltmart") == 1 and custom.get("type") in types:
+        return custom
+    return None
+
+
 def _fallback_marker(custom: Any) -> str | None:
     """'<source>_<reason>' of a marked apology; 'other' for a marker with unknown values
     (the metric's labels stay a fixed set)."""
-    if not (
-        isinstance(custom, dict)
-        and custom.get("voltmart") == 1
-        and custom.get("type") == FALLBACK_PAYLOAD_TYPE
-    ):
+    if _ours(custom, frozenset({FALLBACK_PAYLOAD_TYPE})) is None:
         return None
     source, reason = custom.get("source"), custom.get("reason")
     if source in FALLBACK_SOURCES and reason in FALLBACK_REASONS:
         return f"{source}_{reason}"
     return "other"
-
-
-def _rich(custom: Any) -> dict[str, Any] | None:
-    """A Voltmart rich payload (responses/rich.py) the web chat can draw; None otherwise."""
-    if (
-        isinstance(custom, dict)
-        and custom.get("voltmart") == 1
-        and custom.get("type") in RICH_TYPES
-    ):
-        return custom
-    return None
 
 
 def fallback_in(payload: list[dict[str, Any]]) -> str | None:
@@ -119,7 +111,7 @@ def chat_messages(payload: Any) -> list[dict[str, Any]] | None:
         if isinstance(m.get("text"), str):
             buttons = _buttons(m.get("buttons"))
             out.append({"text": m["text"], "buttons": buttons} if buttons else {"text": m["text"]})
-        rich = _rich(m.get("custom"))
+        rich = _ours(m.get("custom"), RICH_TYPES)  # responses/rich.py, drawn by the web chat
         if rich is not None:
             out.append({"custom": rich})
     return out

@@ -7,9 +7,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
+from core.limits import FALLBACK_REASONS
+
 # The turn deadline is PZ_TURN_DEADLINE_S (default 3 s); the last buckets show late turns.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
-FALLBACK_REASONS = ("deadline", "error", "empty")
 
 
 class TurnMetrics:
