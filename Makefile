@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 REDIS_PORT ?= 6390
+POSTGRES_PORT ?= 5490
 TEST_REDIS_PORT ?= 6391
 ACTIONS_PORT ?= 5055
 RASA_PORT ?= 5005
@@ -20,6 +21,9 @@ export PYTHONWARNINGS := ignore
 # generated once under var/secrets/. Set these variables to use another Redis.
 export PZ_REDIS_PASSWORD ?= $(shell scripts/secret.sh redis.password)
 export PZ_REDIS_URL ?= redis://pz:$(PZ_REDIS_PASSWORD)@127.0.0.1:$(REDIS_PORT)/0
+# Conversations: the project-local PostgreSQL (scripts/postgres.sh), user pz, database voltmart.
+export PZ_POSTGRES_PASSWORD ?= $(shell scripts/secret.sh postgres.password)
+export PZ_CONVERSATIONS_URL ?= postgresql://pz:$(PZ_POSTGRES_PASSWORD)@127.0.0.1:$(POSTGRES_PORT)/voltmart
 export PZ_ACTION_SECRET ?= $(shell scripts/secret.sh action_secret)
 export PZ_GATEWAY_SECRET ?= $(shell scripts/secret.sh gateway_secret)
 # Generated answers (generation/): `PZ_GENERATOR_ENABLED=1 make run` also starts the local
@@ -42,15 +46,16 @@ KAFKA := $(filter kafka,$(PZ_EVENT_TRANSPORT))
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-install:  ## install what is missing (venv from requirements/runtime.txt, redis-server, Java)
+install:  ## install what is missing (venv from requirements/runtime.txt, redis-server, PostgreSQL, Java)
 	@scripts/install.sh
 
 install-dev:  ## install also the test and lint tools (requirements/dev.txt)
 	@scripts/install.sh --dev
 
-run: install  ## start Redis, train if needed, start the servers and worker, publish segments, seed demo users
+run: install  ## start Redis and PostgreSQL, train if needed, start the servers and worker, publish segments, seed demo users
 	@$(PY) -m responses.lint
 	@scripts/redis.sh start dev $(REDIS_PORT)
+	@scripts/postgres.sh start dev $(POSTGRES_PORT)
 	@scripts/train.sh
 	@$(if $(GENERATING),scripts/llm.sh start $(LLM_PORT))
 	@$(if $(KAFKA),scripts/kafka.sh start $(KAFKA_PORT))
@@ -64,6 +69,7 @@ stop:  ## stop what `make run` started
 	@scripts/llm.sh stop
 	@scripts/kafka.sh stop
 	@scripts/redis.sh stop dev $(REDIS_PORT)
+	@scripts/postgres.sh stop dev $(POSTGRES_PORT)
 
 train: install  ## train the model if config, domain or data changed
 	@scripts/train.sh

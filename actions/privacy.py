@@ -22,6 +22,7 @@ from actions.turns import (
 )
 from core.personas import DEFAULT
 from privacy.consent import DENIED, GRANTED, record_consent
+from privacy.conversations import conversations_from
 from privacy.erasure import Eraser
 from privacy.export import export_user, readable
 
@@ -96,6 +97,7 @@ class ActionShowMyData(ShopAction):
                 self.services.keyring,
                 shared=store.shared_client,
                 keys=store.keys,
+                conversations=conversations_from(self.services.settings.conversations_url),
             )
         except (RedisError, OSError) as exc:
             logger.warning("export for %r failed (%s)", tracker.sender_id[:64], exc)
@@ -130,6 +132,7 @@ class ActionForgetMe(ShopAction):
                 store.namespace,
                 pseudonym_key=store.pseudonym_key,
                 shared=store.shared_client,
+                conversations=conversations_from(self.services.settings.conversations_url),
             )
             receipt = await eraser.erase([tracker.sender_id])
         except (RedisError, OSError) as exc:

@@ -3,8 +3,12 @@ registry per app, so tests can run several in one process."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
 
 # Actions answer within PZ_ACTION_DEADLINE_MS (default 1.5 s); the last buckets show those
 # that ran into it.
@@ -40,5 +44,25 @@ class ActionMetrics:
         self.calls.labels(action=name, outcome=outcome).inc()
         self.duration.labels(action=name).observe(seconds)
 
+    def watch_generator(self, outcomes: Callable[[], Mapping[str, int]]) -> None:
+        """The generator's answers by outcome (written, or why the template answered), from
+        the counts it keeps for GET /health: the model server itself exports no metrics."""
+        self.registry.register(_GeneratorOutcomes(outcomes))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _GeneratorOutcomes(Collector):
+    def __init__(self, outcomes: Callable[[], Mapping[str, int]]) -> None:
+        self.outcomes = outcomes
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "pz_generator_answers",
+            "Generated-answer attempts by outcome: written, or why the template answered.",
+            labels=("outcome",),
+        )
+        for outcome, count in sorted(self.outcomes().items()):
+            family.add_metric((str(outcome),), count)
+        yield family

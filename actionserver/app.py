@@ -81,6 +81,9 @@ class Endpoints:
         if deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
         runner = ActionRunner(package_executor(action_package, services), deadline_s)
+        generator = services.generator if services is not None else None
+        if generator is not None:
+            runner.metrics.watch_generator(lambda: generator.outcomes)
         return cls(runner, secret.encode("utf-8"), max_body, services)
 
     @property

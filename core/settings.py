@@ -1,9 +1,8 @@
 """Every setting a process reads from the environment, in one place: typed, checked at start-up.
 
-Only this module reads the environment. An entry point calls ``Settings.from_env()`` once
-and passes the result (or the part a component needs) down, so nothing reads ``os.environ``
-at import time and tests build the settings they want. Every problem is one line naming
-the variable, raised before a server listens.
+Only this module reads the environment. An entry point calls ``Settings.from_env()`` once and
+passes it (or a part) down, so nothing reads ``os.environ`` at import time and tests build the
+settings they want. Every problem is one line naming the variable, raised before listening.
 
 Deadlines nest, so every fault ends in an answer in time (the table is checked at start-up):
 
@@ -193,7 +192,7 @@ class RedisSettings:
         )
 
 
-# (attribute, variable, factor from seconds to the variable's unit), outermost first.
+# (attribute, variable, seconds-to-unit factor), outermost first.
 _DEADLINE_ORDER = (
     ("gateway_s", "PZ_GATEWAY_RASA_TIMEOUT_S", 1),
     ("turn_s", "PZ_TURN_DEADLINE_S", 1),
@@ -350,14 +349,14 @@ class Settings:
     max_message_chars: int = MAX_MESSAGE_CHARS  # PZ_GATEWAY_MAX_MESSAGE_CHARS
     generator_enabled: bool | None = None  # PZ_GENERATOR_ENABLED: None, endpoints.yml decides
     rasa_speedups: bool = True  # PZ_RASA_SPEEDUPS=0: stock Rasa (the benchmark's baseline)
+    conversations_url: str = field(default="", repr=False)  # PZ_CONVERSATIONS_URL: PostgreSQL
     # PZ_ATTRIBUTION_WINDOW_S: a purchase or add-to-cart rewards the user's latest decision
     # this long before it; at most the 30 days decisions are kept (experiments/decisions.py).
     attribution_window_s: int = 86400
     # PZ_GATEWAY_SECRET: proves a chat request came through the gateway (core/accounts.py);
     # empty: no request is vouched for, every shopper is anonymous to carts and orders.
     gateway_secret: str = field(default="", repr=False)
-    # The whole environment, read-only, for variables whose names come from configuration
-    # files (generator.api_key_env) and for starting child processes; not in repr.
+    # The environment, read-only: variables named by config files, child processes; not in repr.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -378,6 +377,7 @@ class Settings:
             ),
             generator_enabled=get.optional_flag("PZ_GENERATOR_ENABLED"),
             rasa_speedups=get.flag("PZ_RASA_SPEEDUPS", True),
+            conversations_url=get.text("PZ_CONVERSATIONS_URL"),
             attribution_window_s=get.integer(
                 "PZ_ATTRIBUTION_WINDOW_S", cls.attribution_window_s, 1, 30 * 86400
             ),

@@ -83,6 +83,7 @@ class GatewayConfig:
     redis_url: str = DEFAULT_REDIS_URL
     redis_cluster: bool = False  # redis_url is a Redis Cluster node (core/redis_clients.py)
     shared_redis_url: str = ""  # with a cluster: the standalone Redis (streams, rate limits)
+    conversations_url: str = field(default="", repr=False)  # PostgreSQL: erasure, export
     redis_timeout: float = 0.25
     namespace: str = DEFAULT_NAMESPACE
     stream: str = f"{DEFAULT_NAMESPACE}:events"
@@ -186,6 +187,7 @@ class GatewayConfig:
             redis_url=redis.url,
             redis_cluster=redis.cluster,
             shared_redis_url=redis.shared_url or "",
+            conversations_url=settings.conversations_url,
             redis_timeout=get.integer("PZ_GATEWAY_REDIS_TIMEOUT_MS", 250) / 1000,
             namespace=redis.namespace,
             stream=get.text("PZ_GATEWAY_STREAM", f"{redis.namespace}:events"),

@@ -19,6 +19,7 @@ from gateway.handlers import (
     enforce,
     json_body,
 )
+from privacy.conversations import conversations_from
 from privacy.erasure import MAX_IDS_PER_CALL, Eraser, ErasureError, check_ids
 from privacy.export import export_user
 from privacy.keyring import Keyring, load_keyring
@@ -46,7 +47,7 @@ def _pseudonym_key(gw: Gateway) -> bytes | None:
 
 
 def _unavailable(what: str, exc: BaseException) -> ApiError:
-    logger.warning("%s failed, Redis unavailable: %s", what, type(exc).__name__)
+    logger.warning("%s failed, a store is unavailable: %s", what, type(exc).__name__)
     return ApiError(503, f"{what} unavailable; retry shortly", {"Retry-After": "5"})
 
 
@@ -64,7 +65,12 @@ async def my_data(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(ERASE_TIMEOUT_S):
             data = await export_user(
-                gw.redis, gw.config.namespace, principal.sub, keys, shared=gw.shared
+                gw.redis,
+                gw.config.namespace,
+                principal.sub,
+                keys,
+                shared=gw.shared,
+                conversations=conversations_from(gw.config.conversations_url),
             )
     except (RedisError, OSError, TimeoutError) as exc:
         raise _unavailable("export", exc) from None
@@ -93,6 +99,7 @@ async def erase(request: web.Request) -> web.Response:
                 gw.config.namespace,
                 pseudonym_key=_pseudonym_key(gw),
                 shared=gw.shared,
+                conversations=conversations_from(gw.config.conversations_url),
             )
             receipt = await eraser.erase(ids)
     except (RedisError, OSError, TimeoutError) as exc:

@@ -107,7 +107,9 @@ class Eraser:
         grace_s: int = ERASURE_GRACE_S,
         pseudonym_key: bytes | None = None,  # pseudonyms name segments and tag user keys
         shared: Any = None,  # with a cluster: the standalone Redis beside it
+        conversations: Any = None,  # privacy/conversations.py, when they live in PostgreSQL
     ):
+        self.conversations = conversations
         self.client = client
         self.ns = namespace
         self.grace_s = grace_s
@@ -130,6 +132,9 @@ class Eraser:
             await self._decisions(client, ids, receipt)
             await self._streams(client, ids, receipt)
         await self._segments(ids, receipt)
+        if self.conversations is not None:  # after the marker: no save can bring them back
+            for user, n in (await self.conversations.erase(ids)).items():
+                receipt[user]["tracker"] += n
         return {u: dict(sorted(counts.items())) for u, counts in receipt.items()}
 
     async def _per_user_keys(self, client: Any, ids: list[str], receipt: dict) -> None:

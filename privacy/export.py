@@ -43,12 +43,14 @@ async def export_user(
     keyring: Keyring | None,
     shared: Any = None,
     keys: UserKeys | None = None,
+    conversations: Any = None,
 ) -> dict[str, Any]:
     """The user's data from every store (asyncio clients, decode off).
 
     `keyring` decrypts profile fields; `keys` names the user's keys (default: with the
     keyring's pseudonym key); `shared`: with a Redis Cluster, the standalone Redis of Rasa's
-    stores and the experiment logs."""
+    stores and the experiment logs; `conversations`: where conversations live when not in
+    Redis (privacy/conversations.py)."""
     ns = namespace
     shared = client if shared is None else shared
     if keys is None:
@@ -59,7 +61,11 @@ async def export_user(
         pipe.hgetall(keys.live(user_id))
         pipe.get(active_key(ns))
         consent, profile, live, active = await pipe.execute()
-    tracker = await shared.get(f"{ns}:tracker:{user_id}")
+    if conversations is not None:  # PostgreSQL (privacy/conversations.py)
+        events = await conversations.events(user_id)
+        tracker = json.dumps({"events": events}) if events else None
+    else:
+        tracker = await shared.get(f"{ns}:tracker:{user_id}")
     profile = _decode_hash(profile)
     if keyring is not None:
         profile = decrypt_fields(profile, keyring)

@@ -174,8 +174,9 @@ class GuardedRestInput(RestInput):
             return response.json({"status": "ok", "fallbacks": self.metrics.fallbacks()})
 
         @webhook.route("/metrics", methods=["GET"])
-        async def metrics(_: Request) -> HTTPResponse:
-            return response.raw(self.metrics.render(), content_type=CONTENT_TYPE_LATEST)
+        async def metrics(request: Request) -> HTTPResponse:
+            agent = getattr(request.app.ctx, "agent", None)
+            return response.raw(self.metrics.render(agent), content_type=CONTENT_TYPE_LATEST)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

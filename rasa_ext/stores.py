@@ -36,8 +36,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis
+from prometheus_client import CollectorRegistry, Counter
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
+from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore, LockError, LockStore
 from rasa.core.tracker_store import RedisTrackerStore as RasaRedisTrackerStore
 from rasa.shared.core.constants import ACTION_SESSION_START_NAME
 from rasa.shared.core.events import ActionExecuted, split_events
@@ -50,10 +51,15 @@ from core.redis_keys import UserKeys
 from core.settings import Settings
 from privacy.keyring import service_pseudonym_key
 from rasa_ext import speedups
+from rasa_ext.breaker import Breaker
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET_TIMEOUT_S = 1.0
+# A lock op takes ~0.1 ms. The client is blocking and runs on Rasa's event loop, so a hung
+# Redis must cost every conversation as little as possible: a short deadline, no retry of a
+# timeout (a dead connection is still retried on a fresh one), then a second's pause.
+LOCK_SOCKET_TIMEOUT_S = 0.1
 LOCK_POLL_S = 0.02
 
 # SET only when the user is not being erased; one round trip, so erasure cannot slip in
@@ -76,6 +82,8 @@ def resilient_client(
     username: str | None,
     password: str | None,
     socket_timeout: float,
+    retries: int = 3,
+    retry_timeouts: bool = True,
     **extra: Any,
 ) -> redis.Redis:
     """A client that retries a dead connection on a fresh one, with hard socket deadlines."""
@@ -87,8 +95,8 @@ def resilient_client(
         password=password or None,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 3),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries),
+        retry_on_error=[redis.ConnectionError, *([redis.TimeoutError] if retry_timeouts else [])],
         health_check_interval=30,
         **extra,
     )
@@ -179,12 +187,7 @@ class RedisTrackerStore(RasaRedisTrackerStore):
             {"sender_id": tracker.sender_id, **event.as_dict()}
             for event in itertools.islice(tracker.events, offset, len(tracker.events))
         ]
-        publish_many = getattr(self.event_broker, "publish_many", None)
-        if publish_many is not None:
-            publish_many(bodies)
-        else:
-            for body in bodies:
-                self.event_broker.publish(body)
+        publish_all(self.event_broker, bodies)
 
     def _refuse(self, sender_id: str) -> None:
         self.refused_saves += 1
@@ -192,6 +195,16 @@ class RedisTrackerStore(RasaRedisTrackerStore):
 
     async def keys(self) -> Iterable[str]:
         return list(self.red.scan_iter(match=self.key_prefix + "*", count=1000))
+
+
+def publish_all(broker: Any, bodies: list[dict[str, Any]]) -> None:
+    """In one round trip where the broker can (ours), else one by one as Rasa does."""
+    publish_many = getattr(broker, "publish_many", None)
+    if publish_many is not None:
+        publish_many(bodies)
+    else:
+        for body in bodies:
+            broker.publish(body)
 
 
 def last_session_length(tracker: DialogueStateTracker) -> int:
@@ -217,7 +230,14 @@ def _configured_pseudonym_key(settings: Settings) -> bytes | None:
 
 
 class RedisLockStore(LockStore):
-    """Ticket locks in Redis whose every change is atomic (WATCH/MULTI)."""
+    """Ticket locks in Redis whose every change is atomic (WATCH/MULTI).
+
+    While Redis is unreachable a conversation's messages are ordered by a lock in this
+    process instead (Rasa's in-memory lock store), so shoppers keep getting answers. With
+    one Rasa process (``make run``) the order is kept exactly; with several, two messages
+    of one shopper that reach different processes during the outage may run at once, and
+    the PostgreSQL tracker store then keeps both turns (rasa_ext/sql_store.py). A ticket
+    taken in Redis before it failed lapses with its key (LOCK_LIFETIME)."""
 
     def __init__(self, endpoint_config: EndpointConfig | None = None, **kwargs: Any) -> None:
         config = dict(endpoint_config.kwargs) if endpoint_config else {}
@@ -229,11 +249,24 @@ class RedisLockStore(LockStore):
             config.get("db", 0),
             config.get("username"),
             config.get("password"),
-            float(config.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT_S)),
+            float(config.get("socket_timeout", LOCK_SOCKET_TIMEOUT_S)),
+            retries=1,
+            retry_timeouts=False,
         )
         prefix = config.get("key_prefix")
         namespace = prefix if isinstance(prefix, str) and prefix.isalnum() else None
         self.key_prefix = f"{namespace}:lock:" if namespace else "lock:"
+        self.local = InMemoryLockStore()
+        self.breaker = Breaker()
+        # Tickets whose release failed while Redis was away: released first when it is back,
+        # or the conversation would wait for them until they expire (LOCK_LIFETIME).
+        self.unreleased: set[tuple[str, int]] = set()
+        self.metrics = CollectorRegistry(auto_describe=True)  # the channel's /metrics
+        self.degraded = Counter(
+            "pz_lock_store_degraded_turns",
+            "turns ordered by this process's lock: Redis was unreachable",
+            registry=self.metrics,
+        )
         super().__init__()
 
     def _key(self, conversation_id: str) -> str:
@@ -272,6 +305,11 @@ class RedisLockStore(LockStore):
         self.red.transaction(transaction, key)
         return result[0]
 
+    def _release_leftovers(self) -> None:
+        for conversation_id, ticket in sorted(self.unreleased):
+            self.cleanup(conversation_id, ticket)  # a RedisError here: Redis is away again
+            self.unreleased.discard((conversation_id, ticket))
+
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         try:
             return self._modify(conversation_id, lambda lock: lock.issue_ticket(lock_lifetime))
@@ -296,10 +334,28 @@ class RedisLockStore(LockStore):
         lock_lifetime: float = LOCK_LIFETIME,
         wait_time_in_seconds: float = LOCK_POLL_S,
     ):
-        async with super().lock(
-            conversation_id, lock_lifetime, min(wait_time_in_seconds, LOCK_POLL_S)
-        ) as lock:
+        wait = min(wait_time_in_seconds, LOCK_POLL_S)
+        try:
+            if not self.breaker.allows():
+                raise redis.ConnectionError("failed less than a second ago")
+            self._release_leftovers()
+            ticket = self._modify(conversation_id, lambda lock: lock.issue_ticket(lock_lifetime))
+            lock = await self._acquire_lock(conversation_id, ticket, wait)
+        except redis.RedisError as exc:
+            if self.breaker.allows():
+                logger.warning("lock store unreachable (%s); ordering in this process", exc)
+                self.breaker.trip()
+            self.degraded.inc()
+            async with self.local.lock(conversation_id, lock_lifetime, wait) as local:
+                yield local
+            return
+        try:
             yield lock
+        finally:
+            try:
+                self.cleanup(conversation_id, ticket)
+            except redis.RedisError:
+                self.unreleased.add((conversation_id, ticket))
 
 
 def _loads(raw: bytes | str) -> dict[str, Any]:

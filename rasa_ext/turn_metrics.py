@@ -4,6 +4,8 @@ prometheus_client: how each turn ended and how long it took. One registry per ch
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
@@ -40,5 +42,19 @@ class TurnMetrics:
         counts = {r: sample("pz_rasa_turns_total", {"outcome": r}) for r in FALLBACK_REASONS}
         return {reason: int(n) for reason, n in counts.items() if n}
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, agent: Any = None) -> bytes:
+        """The channel's series, then those of the stores and the broker Rasa built."""
+        return b"".join(generate_latest(r) for r in [self.registry, *extension_registries(agent)])
+
+
+def extension_registries(agent: Any) -> list[CollectorRegistry]:
+    """The registries of the tracker store (under Rasa's wrappers), its event broker and
+    the lock store, for those of ours that keep one (``.metrics``)."""
+    if agent is None:
+        return []
+    store = getattr(agent, "tracker_store", None)
+    while hasattr(store, "_tracker_store"):  # FailSafeTrackerStore, AwaitableTrackerStore
+        store = store._tracker_store
+    parts = [store, getattr(store, "event_broker", None), getattr(agent, "lock_store", None)]
+    found = [getattr(part, "metrics", None) for part in parts]
+    return [r for r in found if isinstance(r, CollectorRegistry)]

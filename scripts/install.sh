@@ -2,7 +2,8 @@
 # Make sure everything the project needs is installed; cheap when nothing is missing.
 #  - .venv from requirements/runtime.txt (re-installed when it changes), plus
 #    requirements/dev.txt (test and lint tools) with --dev
-#  - Debian's redis-server, and Java 17 for Spark
+#  - Debian's redis-server and PostgreSQL, and Java 17 for Spark
+#  - the gateway's own environment, var/gateway-venv (scripts/install_gateway.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,6 +26,17 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
   echo "==> installing redis-server (Debian package)"
   need_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq redis-server >/dev/null
+fi
+
+# Conversations: Debian's PostgreSQL server (scripts/postgres.sh runs its own cluster under
+# var/; the package's default cluster is not created).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  echo "==> installing PostgreSQL (Debian package postgresql)"
+  need_root mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | need_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+  need_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq -o Dpkg::Options::=--force-confold \
+    postgresql >/dev/null
 fi
 
 # `segment train --engine spark` (pyspark 3.5) runs on a JVM: Debian's Java 17 runtime.
@@ -71,6 +83,9 @@ if [[ ! -f $project_stamp ]]; then
   rm -f "$venv"/.project-*
   touch "$project_stamp"
 fi
+
+# The gateway runs in its own locked environment (requirements/gateway.txt, a current aiohttp).
+scripts/install_gateway.sh
 
 if ((want_dev)) && [[ ! -f $dev_stamp ]]; then
   echo "==> installing the test and lint tools ($dev)"

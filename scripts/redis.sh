@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Start or stop a project-local Redis: loopback only, data under var/, append-only on,
-# password-protected ACL users (default user off):
+# password-protected ACL users:
+#   default   locked: a random password nobody is given. It keeps every permission because
+#             Redis replays the append-only file's MULTI/EXEC as this user and silently drops
+#             them when it may not run them (redis/redis#14541, Redis 7.0-7.4): with the
+#             default user off, every transactional write was lost at each restart.
 #   pz        the application: every command except @dangerous (KEYS, FLUSHALL, CONFIG, ...)
 #   pz-admin  operators and benchmarks (INFO, SHUTDOWN, ...)
 # Passwords are generated once into var/secrets/ (mode 600); `url` prints a client URL.
@@ -13,7 +17,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/var/redis-$name"
 pidfile="$dir/redis.pid"
 
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# Alive and not a zombie: a killed server whose parent is an init that does not reap stays
+# one, and `kill -0` would call it running.
+running() {
+  local pid
+  pid=$(cat "$pidfile" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/stat ]] && [[ $(cut -d' ' -f3 "/proc/$pid/stat") != Z ]]
+}
 
 app_password() { echo "${PZ_REDIS_PASSWORD:-$("$root/scripts/secret.sh" redis.password)}"; }
 admin_password() { "$root/scripts/secret.sh" redis-admin.password; }
@@ -29,7 +39,7 @@ start)
   command -v redis-server >/dev/null || { echo "Error: redis-server not found; run 'make install'" >&2; exit 1; }
   mkdir -p "$dir"
   (umask 077; {
-    echo "user default off"
+    echo "user default on #$(head -c 32 /dev/urandom | sha256sum | cut -d' ' -f1) ~* &* +@all"
     echo "user pz on #$(sha "$(app_password)") ~* &* +@all -@dangerous"
     echo "user pz-admin on #$(sha "$(admin_password)") ~* &* +@all"
   } > "$dir/users.acl")

@@ -17,6 +17,8 @@ mkdir -p "$run" "$logs"
 # Secrets Rasa's endpoints.yml and the action server read (generated once under var/secrets/
 # for development; set the variables to use your own).
 export PZ_REDIS_PASSWORD=${PZ_REDIS_PASSWORD:-$(scripts/secret.sh redis.password)}
+export PZ_POSTGRES_PASSWORD=${PZ_POSTGRES_PASSWORD:-$(scripts/secret.sh postgres.password)}
+export PZ_CONVERSATIONS_URL=${PZ_CONVERSATIONS_URL:-postgresql://pz:$PZ_POSTGRES_PASSWORD@127.0.0.1:5490/voltmart}
 export PZ_ACTION_SECRET=${PZ_ACTION_SECRET:-$(scripts/secret.sh action_secret)}
 export PZ_GATEWAY_SECRET=${PZ_GATEWAY_SECRET:-$(scripts/secret.sh gateway_secret)}
 export PZ_GENERATOR_API_KEY=${PZ_GENERATOR_API_KEY:-$(scripts/secret.sh llm_api_key)}
@@ -90,7 +92,7 @@ start)
   echo "rasa server up on 127.0.0.1:$rasa_port"
   if ! alive gateway; then
     PZ_RASA_URL="http://127.0.0.1:$rasa_port" PZ_GATEWAY_DEMO_LOGIN=${PZ_GATEWAY_DEMO_LOGIN:-1} \
-      setsid .venv/bin/voltmart-gateway --port "$gateway_port" \
+      setsid var/gateway-venv/bin/python -m gateway --port "$gateway_port" \
       >"$logs/gateway.log" 2>&1 < /dev/null &
     echo $! > "$run/gateway.pid"
   fi

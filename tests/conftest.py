@@ -25,7 +25,7 @@ from privacy.consent import GRANTED, record_consent
 from privacy.keyring import Keyring
 from responses.engine import ResponseEngine
 from responses.live_catalogue import CatalogueFile
-from tests.servers import ROOT, RedisServer
+from tests.servers import ROOT, PostgresServer, RedisServer
 
 DATA = Path(__file__).parent / "data"
 # Test keys: the development files under var/secrets are never read or created by tests.
@@ -44,6 +44,14 @@ def services(store: ProfileStore, **parts: Any) -> Services:
     parts.setdefault("keyring", TEST_KEYRING)
     parts.setdefault("engine", shipped_engine())
     return build_services(Settings(), store=store, **parts)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL for the run (scripts/postgres.sh); tests take databases of it."""
+    server = PostgresServer(f"session-{os.getpid()}").start()
+    yield server
+    server.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,12 @@ def _wait(
     raise RuntimeError(f"{what} not ready after {seconds:.0f} s")
 
 
+# As scripts/redis.sh: the default user holds every permission (Redis replays the append-only
+# file's MULTI/EXEC as that user and silently drops them if it may not: redis/redis#14541)
+# behind a random password nobody is given.
+LOCKED_DEFAULT_USER = f"user default on #{secrets.token_hex(32)} ~* &* +@all"
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -101,7 +107,7 @@ class RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         acl = self.dir / "users.acl"
         acl.write_text(
-            "user default off\n"
+            f"{LOCKED_DEFAULT_USER}\n"
             f"user pz on #{_sha256(self.password)} ~* &* +@all -@dangerous\n"
             f"user pz-admin on #{_sha256(self.admin_password)} ~* &* +@all\n"
         )
@@ -191,7 +197,7 @@ class RedisClusterServers:
         self.dir.mkdir(parents=True, exist_ok=True)
         acl = self.dir / "users.acl"
         acl.write_text(
-            "user default off\n"
+            f"{LOCKED_DEFAULT_USER}\n"
             # INFO is @dangerous, but redis-py's cluster client needs it to connect.
             f"user pz on #{_sha256(self.password)} ~* &* +@all -@dangerous +info\n"
             f"user pz-admin on #{_sha256(self.admin_password)} ~* &* +@all\n"
@@ -359,8 +365,9 @@ def action_server(
     experiments: Path | None = None,
     responses: Path | None = None,
     name: str = "actions",
+    **extra: str,
 ) -> Service:
-    env = rasa_env() | {"PZ_REDIS_URL": redis_url}
+    env = rasa_env() | {"PZ_REDIS_URL": redis_url} | extra
     if experiments is not None:
         env["PZ_EXPERIMENTS_FILE"] = str(experiments)
     if responses is not None:
@@ -373,12 +380,118 @@ def action_server(
     )
 
 
+class PostgresServer:
+    """A private PostgreSQL started by scripts/postgres.sh (loopback, data under var/), with a
+    throwaway password; each stack gets a database of its own (`database`)."""
+
+    def __init__(self, name: str, port: int | None = None) -> None:
+        self.name = f"pytest-{name}"
+        self.port = port or free_port()
+        self.password = secrets.token_hex(16)
+        self.dir = ROOT / "var" / f"postgres-{self.name}"
+
+    def _script(self, command: str) -> None:
+        env = dict(os.environ, PZ_POSTGRES_PASSWORD=self.password)
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "postgres.sh"), command, self.name, str(self.port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode:
+            raise RuntimeError(f"postgres.sh {command} failed: {done.stderr.strip()}")
+
+    def start(self) -> PostgresServer:
+        shutil.rmtree(self.dir, ignore_errors=True)  # a fresh cluster: the password is new
+        self._script("start")
+        return self
+
+    def url(self, db: str = "voltmart") -> str:
+        return f"postgresql://pz:{self.password}@127.0.0.1:{self.port}/{db}"
+
+    def connect(self, db: str = "voltmart"):
+        import psycopg2
+
+        conn = psycopg2.connect(self.url(db), connect_timeout=5)
+        conn.set_session(autocommit=True)
+        return conn
+
+    def database(self, db: str) -> str:
+        """A new, empty database `db` (dropped first if a test run left it)."""
+        conn = self.connect("postgres")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+                cur.execute(f'CREATE DATABASE "{db}"')
+        finally:
+            conn.close()
+        return db
+
+    def events(self, db: str, sender: str) -> list[dict]:
+        """A conversation as Rasa's SQL tracker store holds it, oldest first."""
+        import json
+
+        conn = self.connect(db)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT data FROM events WHERE sender_id = %s ORDER BY id", (sender,))
+                return [json.loads(data) for (data,) in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._script("stop")
+
+    def restart(self) -> None:
+        """Start again on the same data (after `kill` or `stop`)."""
+        self._script("start")
+
+    def kill(self) -> None:
+        """SIGKILL the server and its backends, as a crash of the machine's database would."""
+        pid = int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+        subprocess.run(["pkill", "-KILL", "-P", str(pid)], check=False)
+        os.kill(pid, signal.SIGKILL)
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+REDIS_TRACKER_STORE = """tracker_store:
+  type: rasa_ext.stores.RedisTrackerStore
+  url: 127.0.0.1
+  port: 6390
+  db: 0
+  key_prefix: pz
+  username: pz
+  password: ${PZ_REDIS_PASSWORD}
+  record_exp: 2592000
+
+"""
+
+
 def write_endpoints(
-    path: Path, actions_port: int, redis: RedisServer, redis_port: int | None = None
+    path: Path,
+    actions_port: int,
+    redis: RedisServer,
+    redis_port: int | None = None,
+    postgres: PostgresServer | None = None,
+    db: str = "voltmart",
 ) -> Path:
-    """endpoints.yml pointing at test ports, with the test Redis's (throwaway) password.
-    `redis_port` points Rasa at something in front of Redis (a fault proxy)."""
+    """endpoints.yml pointing at test ports, with the test servers' (throwaway) passwords.
+    `redis_port` points Rasa at something in front of Redis (a fault proxy). Without
+    `postgres`, conversations go to the Redis tracker store (endpoints.yml's alternative)."""
     text = (ROOT / "endpoints.yml").read_text()
+    if postgres is None:
+        start = text.index("tracker_store:\n")
+        text = text[:start] + REDIS_TRACKER_STORE + text[text.index("\n\n", start) + 2 :]
+    else:
+        text = text.replace("port: 5490", f"port: {postgres.port}")
+        text = text.replace("db: voltmart", f"db: {db}")
+        text = text.replace("${PZ_POSTGRES_PASSWORD}", postgres.password)
     text = text.replace("127.0.0.1:5055", f"127.0.0.1:{actions_port}")
     text = text.replace("port: 6390", f"port: {redis_port or redis.port}")
     text = text.replace("${PZ_REDIS_PASSWORD}", redis.password)
@@ -417,10 +530,18 @@ def rasa_server(
     )
 
 
+def gateway_python() -> Path:
+    """The gateway's own interpreter (var/gateway-venv from requirements/gateway.txt), as
+    `make run` starts it; installed first when missing or stale (instant otherwise)."""
+    subprocess.run([str(ROOT / "scripts" / "install_gateway.sh")], check=True)
+    return ROOT / "var" / "gateway-venv" / "bin" / "python"
+
+
 def gateway_server(
     port: int, rasa_port: int, redis_url: str, secrets_dir: Path, name: str = "gateway", **env: str
 ) -> Service:
-    """The real gateway in front of a real Rasa server, with demo login on."""
+    """The real gateway in front of a real Rasa server, with demo login on, in its own
+    environment."""
     environment = rasa_env() | {
         "PZ_RASA_URL": f"http://127.0.0.1:{rasa_port}",
         "PZ_REDIS_URL": redis_url,
@@ -430,7 +551,7 @@ def gateway_server(
     return Service(
         name,
         [
-            str(VENV_BIN / "python"),
+            str(gateway_python()),
             "-m",
             "gateway",
             "--port",

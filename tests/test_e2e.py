@@ -31,6 +31,7 @@ from tests.servers import (
     PSEUDONYM_KEY,
     ROOT,
     VAR,
+    PostgresServer,
     RedisServer,
     action_server,
     free_port,
@@ -47,7 +48,10 @@ MODEL = ROOT / "models" / "voltmart.tar.gz"
 
 
 class Stack:
-    def __init__(self, rasa_port: int, redis_server: RedisServer) -> None:
+    def __init__(
+        self, rasa_port: int, redis_server: RedisServer, pg: PostgresServer | None = None
+    ) -> None:
+        self.pg = pg
         self.url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
         self.slack_url = f"http://127.0.0.1:{rasa_port}/webhooks/slack/webhook"
         self.redis = redis.Redis.from_url(redis_server.url, decode_responses=True)
@@ -74,6 +78,10 @@ class Stack:
         self.redis.hset(KEYS.profile(sender), mapping=fields)
         self.consent(sender)
 
+    def events(self, sender: str) -> list[dict[str, Any]]:
+        """The sender's conversation as Rasa's tracker store (PostgreSQL) holds it."""
+        return self.pg.events("e2e", sender)
+
     def consent(self, sender: str, status: str = "granted") -> None:
         self.redis.hset(KEYS.consent(sender), mapping=consent_record(status, "rest"))
 
@@ -83,8 +91,12 @@ def stack() -> Iterator[Stack]:
     if not MODEL.exists():
         pytest.fail(f"{MODEL.relative_to(ROOT)} is missing: run 'make train' first")
     redis_server = RedisServer("e2e").start()
+    pg = PostgresServer("e2e").start()
+    conversations = {"PZ_CONVERSATIONS_URL": pg.url(pg.database("e2e"))}
     actions_port, rasa_port = free_port(), free_port()
-    endpoints = write_endpoints(VAR / "e2e-endpoints.yml", actions_port, redis_server)
+    endpoints = write_endpoints(
+        VAR / "e2e-endpoints.yml", actions_port, redis_server, postgres=pg, db="e2e"
+    )
     credentials = VAR / "e2e-credentials.yml"  # the real file plus Slack with test secrets
     credentials.write_text(
         (ROOT / "credentials.yml").read_text() + "\nslack:\n"
@@ -100,12 +112,12 @@ def stack() -> Iterator[Stack]:
     )
     responses = VAR / "e2e-catalogue.yml"  # a copy the wording test may edit
     responses.write_text((ROOT / "responses" / "catalogue.yml").read_text())
-    actions = action_server(actions_port, redis_server.url, experiments, responses)
+    actions = action_server(actions_port, redis_server.url, experiments, responses, **conversations)
     actions.start(timeout=90)
-    rasa = rasa_server(rasa_port, endpoints, credentials)
+    rasa = rasa_server(rasa_port, endpoints, credentials, PZ_REDIS_URL=redis_server.url)
     try:
         rasa.start(timeout=240)
-        client = Stack(rasa_port, redis_server)
+        client = Stack(rasa_port, redis_server, pg)
         client.rasa_port, client.actions, client.rasa = rasa_port, actions, rasa
         # The demo users with their persona as an explicit override: these tests are about
         # the wording; test_a_published_segment_shapes_the_turn covers the model's path.
@@ -116,6 +128,7 @@ def stack() -> Iterator[Stack]:
         rasa.stop()
         actions.stop()
         redis_server.destroy()
+        pg.destroy()
 
 
 def test_same_question_two_segments_two_answers(stack: Stack):
@@ -146,10 +159,10 @@ def test_greeting_follows_the_persona_set_at_session_start(stack: Stack):
     assert question.startswith("May I use what you tell me")
 
 
-def test_segment_slot_is_stored_in_the_redis_tracker(stack: Stack):
+def test_segment_slot_is_stored_in_the_conversation(stack: Stack):
     stack.say("user_casual", "hi")
 
-    tracker = json.loads(stack.redis.get("pz:tracker:user_casual"))
+    tracker = {"events": stack.events("user_casual")}
     segments = [
         e["value"] for e in tracker["events"] if e["event"] == "slot" and e["name"] == "segment"
     ]
@@ -183,7 +196,7 @@ def test_recommendation_feedback_and_experiment_through_rasa(stack: Stack):
     assert stack.redis.hexists("pz:exp:reco-intro:conv", "user_rater")
     intro = "Up to" if exposure["variant"] == "savings" else "Easy-going"
     assert listing["text"].startswith(intro)
-    tracker = json.loads(stack.redis.get("pz:tracker:user_rater"))
+    tracker = {"events": stack.events("user_rater")}
     slots = {e["name"]: e["value"] for e in tracker["events"] if e["event"] == "slot"}
     assert slots["experiments"] == {"reco-intro": exposure["variant"]}
     assert slots["last_decision"] == feedback[0]["decision"]
@@ -272,7 +285,7 @@ def test_what_do_you_know_and_forget_me_through_rasa(stack: Stack):
 
     assert stack.say(sender, "forget me").startswith("This erases everything")
     assert stack.say(sender, "/deny") == "Okay, I've kept everything as it was."  # the button
-    assert stack.redis.exists(f"pz:tracker:{sender}")
+    assert stack.events(sender)
     stack.say(sender, "forget me")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # a message races the erasure
         done = pool.submit(stack.say, sender, "/confirm_forget")
@@ -292,7 +305,18 @@ def traces(stack: Stack, sender: str) -> list[str]:
         finally:
             await client.close()
 
-    return asyncio.run(scan())
+    found = asyncio.run(scan())
+    conn = stack.pg.connect("e2e")  # and the conversations database
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT sender_id FROM events WHERE sender_id = %s OR data LIKE %s",
+                (sender, f"%{sender}%"),
+            )
+            found += [f"events row of {row[0]} (postgresql)" for row in cur.fetchall()]
+    finally:
+        conn.close()
+    return found
 
 
 BAD_REQUESTS = [
@@ -355,7 +379,7 @@ def test_logs_show_no_errors_for_handled_input(stack: Stack):
     assert "Traceback" not in log, log[-2000:]
 
 
-def test_segment_export_reads_the_real_redis_tracker_store(stack: Stack, tmp_path, monkeypatch):
+def test_segment_export_reads_the_real_tracker_store(stack: Stack, tmp_path, monkeypatch):
     from segmentation.export import export
     from segmentation.tables import read_table
 
@@ -411,7 +435,7 @@ def test_a_published_segment_shapes_the_turn_and_the_export(stack: Stack, tmp_pa
 
     assert "The newest headphones for you:" in answer  # what goes with the laptop
     assert "premium price range, to go with your laptop" in answer
-    tracker = json.loads(stack.redis.get(f"pz:tracker:{sender}"))
+    tracker = {"events": stack.events(sender)}
     slots = {e["name"]: e["value"] for e in tracker["events"] if e["event"] == "slot"}
     assert (slots["segment"], slots["segment_version"]) == ("seg-42", version)
     assert slots["traits"]["novelty"] == traits["novelty"]
@@ -466,7 +490,7 @@ async def test_a_purchase_in_the_stream_changes_the_next_answer(stack: Stack, pl
     if live["segment"] == enthusiast["id"]:
         assert "Picked for shoppers who above all look for the specs" in after
     # The tracker says which segment and version shaped each turn.
-    tracker = json.loads(stack.redis.get("pz:tracker:live_user"))
+    tracker = {"events": stack.events("live_user")}
     slots = [(e["name"], e["value"]) for e in tracker["events"] if e["event"] == "slot"]
     assert [v for n, v in slots if n == "segment"] == [bargain["id"], live["segment"]]
     assert ("segment_version", live["segment_version"]) in slots
@@ -759,8 +783,8 @@ def openings(keys: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def turn_actions(stack: Stack, sender: str) -> list[str]:
-    """The actions Rasa ran for the sender's latest message (from the Redis tracker)."""
-    events = json.loads(stack.redis.get(f"pz:tracker:{sender}"))["events"]
+    """The actions Rasa ran for the sender's latest message (from the stored conversation)."""
+    events = stack.events(sender)
     last_user = max(i for i, e in enumerate(events) if e["event"] == "user")
     return [
         e["name"]
@@ -770,7 +794,7 @@ def turn_actions(stack: Stack, sender: str) -> list[str]:
 
 
 def latest_parse(stack: Stack, sender: str) -> dict:
-    events = json.loads(stack.redis.get(f"pz:tracker:{sender}"))["events"]
+    events = stack.events(sender)
     return [e for e in events if e["event"] == "user"][-1]["parse_data"]
 
 

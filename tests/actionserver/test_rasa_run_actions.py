@@ -138,3 +138,20 @@ async def test_every_action_builds_its_services_and_answers_in_the_users_persona
         e for e in recommended["events"] if e.get("name") == "segment"
     ).items()
     assert greeted["responses"] and greeted["responses"][0]["text"]
+
+
+def test_generator_outcomes_are_prometheus_series_that_follow_the_counts():
+    """The model server exports no metrics; the action server's /metrics shows why answers
+    were or were not written by it, from the counts the generator keeps."""
+    from collections import Counter
+
+    from actionserver.action_metrics import ActionMetrics
+
+    metrics, outcomes = ActionMetrics(), Counter({"written": 2, "timeout": 1})
+    metrics.watch_generator(lambda: outcomes)
+    outcomes["written"] += 1
+    lines = [line for line in metrics.render().decode().splitlines() if line.startswith("pz_")]
+    assert lines == [
+        'pz_generator_answers_total{outcome="timeout"} 1.0',
+        'pz_generator_answers_total{outcome="written"} 3.0',
+    ]

@@ -69,6 +69,9 @@ def test_recommendations_are_written_by_the_model_through_rasa(stack: Stack):
             answers[(sender, question)] = stack.say(sender, question)
     counted = outcomes(stack)
     assert sum(counted.values()) == len(answers), counted  # every listing asked the model
+    metrics = requests.get(stack.health.replace("/health", "/metrics"), timeout=5).text
+    for outcome, count in counted.items():  # the same counts for Prometheus
+        assert f'pz_generator_answers_total{{outcome="{outcome}"}} {float(count)}' in metrics
     written = [a for a in answers.values() if GENERATED_LINE.search(a)]
     assert written, counted  # the guard takes about half (README, make eval-generation)
     for answer in written:

@@ -15,6 +15,7 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 
+from core.redis_keys import UserKeys
 from rasa_ext.broker import RedisStreamBroker
 from tests.privacy.conftest import rasa_stores
 
@@ -82,7 +83,9 @@ async def test_saves_stream_each_new_event_once_in_order_as_rasa_does(
 def test_one_round_trip_streams_a_whole_turn(redis_url):
     client = redis.Redis.from_url(redis_url)
     stream = f"s{uuid.uuid4().hex[:8]}:events"
-    broker = RedisStreamBroker(client, stream)
+    keys = UserKeys(stream.split(":")[0])
+    client.hset(keys.consent("bo"), "status", "granted")  # content is streamed with consent
+    broker = RedisStreamBroker(client, stream, keys=keys)
     trips = []
     real = broker.client.pipeline
 
@@ -94,8 +97,8 @@ def test_one_round_trip_streams_a_whole_turn(redis_url):
 
     broker.client.pipeline = counting_pipeline
     broker.publish_many([{"sender_id": "bo", "event": "bot", "n": i} for i in range(5)])
-    assert trips == [5]  # five XADDs, one round trip
+    assert trips == [1, 6]  # the consent lookup, then five XADDs and a trim in one trip
     assert [e["n"] for e in streamed(client, stream)] == list(range(5))
     broker.publish_many([{"sender_id": "bo", "bad": object()}, {"sender_id": "bo", "n": 5}])
     assert broker.failures == 1 and streamed(client, stream)[-1]["n"] == 5
-    client.delete(stream)
+    client.delete(stream, keys.consent("bo"))
