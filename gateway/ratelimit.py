@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from core.breaker import Breaker
 from core.settings import DEFAULT_NAMESPACE
 from gateway.config import RateLimit
 
@@ -65,18 +66,24 @@ class RateLimiter:
         self.timeout = timeout
         self._script = client.register_script(SLIDING_WINDOW)
         self._last_warning = -math.inf
+        # A Redis that just failed is not asked for a second: a hung one would otherwise
+        # add its timeout to every request (two checks per chat message).
+        self.breaker = Breaker()
 
     async def hit(self, scope: str, ident: str, rule: RateLimit) -> RateDecision:
         """Count one request; never raises for Redis trouble (fails open, logs a warning)."""
         # Token subjects from other issuers may hold lone surrogates; keep them as bytes.
         key = rate_key(self.namespace, scope, ident).encode("utf-8", "surrogatepass")
         window_ms = max(1, math.ceil(rule.window * 1000))
+        if not self.breaker.allows():
+            return RateDecision(True, rule.limit, 0, failed_open=True)
         try:
             async with asyncio.timeout(self.timeout):
                 allowed, remaining, wait_ms = await self._script(
                     keys=[key], args=[rule.limit, window_ms, secrets.token_hex(8)]
                 )
         except (RedisError, OSError, TimeoutError) as exc:
+            self.breaker.trip()
             self._warn(exc)
             return RateDecision(True, rule.limit, 0, failed_open=True)
         if allowed:

@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
+from core.breaker import Breaker
 from core.categories import CATEGORIES
 from core.personas import DEFAULT, is_persona
 from core.redis_clients import REPLACE_HASH_SCRIPT, async_client, close_async, flat_mapping
@@ -110,6 +111,9 @@ class ProfileStore:
         # With a Redis Cluster: the standalone Redis for experiment logs (redis_clients.py).
         self._shared = shared_client
         self.timeout = timeout
+        # A Redis that just failed is not asked for a second: a hung one would otherwise cost
+        # every lookup of every action its full timeout.
+        self.breaker = Breaker()
         self.namespace = namespace
         # Published segments are keyed by pseudonyms (segmentation works on pseudonymous
         # exports), and so are the hash tags of every per-user key; without a key, raw ids.
@@ -167,11 +171,18 @@ class ProfileStore:
         return self.keys.profile(sender_id)
 
     async def _call(self, coro):
+        if not self.breaker.allows():
+            close = getattr(coro, "close", None)
+            if close is not None:
+                close()  # never awaited: nothing was sent
+            raise StoreUnavailable("Redis failed less than a second ago")
         try:
             # asyncio.timeout, unlike wait_for, does not spawn a task per call (~40 us saved).
             async with asyncio.timeout(self.timeout):
                 return await coro
         except (TimeoutError, RedisError, RedisClusterException, OSError) as exc:
+            if not isinstance(exc, ResponseError):  # a reply about the data, not an outage
+                self.breaker.trip()
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
     async def _lookup_user(self, sender_id: str, published_as: str, version: str | None):

@@ -33,10 +33,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 
+from core.breaker import Breaker
 from core.redis_keys import UserKeys
 from core.settings import Settings
 from privacy.consent import GRANTED
-from rasa_ext.breaker import Breaker
 from rasa_ext.stores import LOCK_SOCKET_TIMEOUT_S, _configured_pseudonym_key, resilient_client
 from realtime.stream import DEFAULT_MAXLEN, DEFAULT_STREAM, encode
 

@@ -41,10 +41,10 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from core.breaker import Breaker
 from core.redis_keys import UserKeys
 from core.settings import ROOT, Settings
 from rasa_ext import speedups
-from rasa_ext.breaker import Breaker
 from rasa_ext.spool import Batch, Spool
 from rasa_ext.stores import _configured_pseudonym_key, publish_all
 
@@ -151,10 +151,9 @@ class PostgresTrackerStore(SQLTrackerStore):
                 await asyncio.to_thread(self._catch_up)
             return await self._timed("retrieve", self._read, sender_id, False)
         except sa.exc.SQLAlchemyError as exc:
+            # Not raised: Rasa's FailSafeTrackerStore would log that it falls back to memory.
             self._failed(exc)
-            if sender_id in self.recent:
-                return self.recent[sender_id]
-            raise
+            return self.recent.get(sender_id)
 
     async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
         return await self._timed("retrieve", self._read, conversation_id, True)
@@ -199,9 +198,7 @@ class PostgresTrackerStore(SQLTrackerStore):
             # Durable on disk before the answer leaves (an OSError here fails the turn).
             await asyncio.to_thread(self.spool.append, tracker.sender_id, new)
             self.journalled.inc(len(new))
-            logger.warning(
-                "database unavailable (%s); %d event(s) journalled", _short(exc), len(new)
-            )
+            logger.debug("database unavailable (%s); %d event(s) journalled", _short(exc), len(new))
         setattr(tracker, STORED, len(tracker.events))
         self._remember(tracker)
         self._publish(tracker.sender_id, new)
@@ -211,6 +208,7 @@ class PostgresTrackerStore(SQLTrackerStore):
         costs a journal append, not a connect timeout and a re-read of the journal."""
         if not isinstance(exc, DatabaseSkipped):
             self.db_breaker.trip()
+            logger.warning("database unavailable (%s); journalling for a second", _short(exc))
 
     def _remember(self, tracker: DialogueStateTracker) -> None:
         self.recent[tracker.sender_id] = tracker

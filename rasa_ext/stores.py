@@ -47,11 +47,11 @@ from rasa.utils.endpoints import EndpointConfig
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from core.breaker import Breaker
 from core.redis_keys import UserKeys
 from core.settings import Settings
 from privacy.keyring import service_pseudonym_key
 from rasa_ext import speedups
-from rasa_ext.breaker import Breaker
 
 logger = logging.getLogger(__name__)
 

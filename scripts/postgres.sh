@@ -55,7 +55,8 @@ start)
   # Loopback TCP only; the socket lives in the data directory, not in /var/run.
   as_owner "$pg/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 30 \
     -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='$data'" start >/dev/null ||
-    { echo "Error: postgres[$name] did not start on port $port; see ${dir#"$root"/}/postgres.log" >&2; exit 1; }
+    { echo "Error: postgres[$name] did not start on port $port; see ${dir#"$root"/}/postgres.log:" >&2
+      tail -5 "$dir/postgres.log" >&2; exit 1; }
   if ! psql_app -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1; then
     psql_app -d postgres -c "CREATE DATABASE $db"
   fi

@@ -42,6 +42,24 @@ def free_port() -> int:
             return port
 
 
+def restartable_port() -> int:
+    """A free loopback port below the kernel's ephemeral range, for a server a test stops and
+    starts again on the same port: a port from that range (free_port) can be taken as the
+    source port of an outgoing connection while the server is down, and the restart then
+    fails with "address already in use"."""
+    while True:
+        port = secrets.randbelow(12_000) + 20_000  # 20000-31999; ephemeral starts at 32768
+        if port in _ISSUED:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ISSUED.add(port)
+        return port
+
+
 def _wait(
     check, what: str, seconds: float, proc: subprocess.Popen | None = None, log: Path | None = None
 ) -> None:
@@ -79,7 +97,7 @@ class RedisServer:
     default user off, application user ``pz`` without @dangerous commands, ``pz-admin``."""
 
     def __init__(self, name: str, port: int | None = None) -> None:
-        self.port = port or free_port()
+        self.port = port or restartable_port()
         self.dir = VAR / f"redis-{name}-{self.port}"
         self.proc: subprocess.Popen | None = None
         self.password = secrets.token_hex(16)
@@ -386,7 +404,7 @@ class PostgresServer:
 
     def __init__(self, name: str, port: int | None = None) -> None:
         self.name = f"pytest-{name}"
-        self.port = port or free_port()
+        self.port = port or restartable_port()
         self.password = secrets.token_hex(16)
         self.dir = ROOT / "var" / f"postgres-{self.name}"
 

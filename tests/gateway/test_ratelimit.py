@@ -106,3 +106,28 @@ async def test_limiter_handles_extreme_windows(redis_url, window):
     assert decision.allowed and not decision.failed_open
     await client.delete(rate_key("rltest2", "address", "10.0.0.1"))
     await client.close()
+
+
+async def test_a_hung_redis_costs_one_timeout_a_second_not_one_per_request():
+    """Fail open at once while Redis just failed; ask again a second later."""
+    import time
+
+    from tests.servers import RedisServer
+
+    server = RedisServer("rl-hung").start()
+    client = aioredis.Redis.from_url(server.url)
+    limiter = RateLimiter(client, namespace="rlhung", timeout=0.25)
+    rule = RateLimit(100, 60)
+    try:
+        assert not (await limiter.hit("user", "u", rule)).failed_open
+        server.pause()
+        started = time.monotonic()
+        decisions = [await limiter.hit("user", "u", rule) for _ in range(10)]
+        assert all(d.allowed and d.failed_open for d in decisions)
+        assert time.monotonic() - started < 0.6  # one 0.25 s timeout, then none
+        server.resume()
+        await asyncio.sleep(1.05)
+        assert not (await limiter.hit("user", "u", rule)).failed_open  # counting again
+    finally:
+        await client.close()
+        server.destroy()

@@ -40,3 +40,27 @@ async def test_first_call_after_a_redis_restart_succeeds(private_redis):
 
     assert await profile_of(store, "u") == {b"segment": b"tech_enthusiast"}
     await store.close()
+
+
+async def test_a_hung_redis_costs_one_timeout_a_second_not_one_per_lookup(private_redis):
+    """After a failure the store answers "unavailable" at once for a second (the action's
+    fallback), then asks Redis again: personalization resumes within a second."""
+    import asyncio
+    import time
+
+    store = ProfileStore.from_url(private_redis.url, timeout=0.2)
+    await store.put_profile("u", {"segment": "tech_enthusiast"})
+    private_redis.pause()
+    try:
+        with pytest.raises(StoreUnavailable):
+            await profile_of(store, "u")  # the one timeout
+        started = time.monotonic()
+        for _ in range(10):
+            with pytest.raises(StoreUnavailable, match="less than a second ago"):
+                await profile_of(store, "u")
+        assert time.monotonic() - started < 0.1
+    finally:
+        private_redis.resume()
+    await asyncio.sleep(1.05)
+    assert await profile_of(store, "u") == {b"segment": b"tech_enthusiast"}
+    await store.close()

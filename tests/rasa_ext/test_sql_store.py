@@ -90,7 +90,7 @@ async def test_two_processes_on_one_conversation_keep_both_turns(postgres, db, r
 
 
 async def test_with_the_database_down_turns_are_journalled_and_written_back(redis_url, tmp_path):
-    server = PostgresServer(f"down-{uuid.uuid4().hex[:6]}", free_port()).start()
+    server = PostgresServer(f"down-{uuid.uuid4().hex[:6]}").start()
     try:
         server.database("shop")
         store = make_store(server, "shop", redis_url, tmp_path)

@@ -51,10 +51,10 @@ from tests.servers import (
     RedisServer,
     Service,
     action_server,
-    free_port,
     gateway_server,
     rasa_env,
     rasa_server,
+    restartable_port,
     write_endpoints,
 )
 
@@ -205,7 +205,7 @@ def stack() -> Iterator[Stack]:
     postgres = PostgresServer("faults").start()
     postgres.database(DB)
     redis_proxy = FaultProxy(server.port).start()
-    actions_port = free_port()
+    actions_port = restartable_port()  # restarted on the same port
     actions_proxy = FaultProxy(actions_port).start()
     proxied = server.url.replace(f":{server.port}/", f":{redis_proxy.port}/")
     endpoints = write_endpoints(
@@ -216,8 +216,8 @@ def stack() -> Iterator[Stack]:
         postgres=postgres,
         db=DB,
     )
-    rasa_ports = [free_port(), free_port()]
-    gateway_port = free_port()
+    rasa_ports = [restartable_port(), restartable_port()]
+    gateway_port = restartable_port()  # restarted on the same port
     services = [action_server(actions_port, proxied, name="fault-actions")]
     for i, port in enumerate(rasa_ports):
         # Server B has Rasa's HTTP API on, as an operator may enable it: with a token.

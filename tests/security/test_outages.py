@@ -55,9 +55,9 @@ from tests.servers import (
     RedisServer,
     Service,
     action_server,
-    free_port,
     gateway_server,
     rasa_server,
+    restartable_port,
     write_endpoints,
 )
 
@@ -278,7 +278,8 @@ def stack() -> Iterator[Stack]:
     server = RedisServer("outages").start()
     postgres = PostgresServer("outages").start()
     postgres.database(DB)
-    actions_port, rasa_port, gateway_port = free_port(), free_port(), free_port()
+    # Restarted on the same ports by the scenarios.
+    actions_port, rasa_port, gateway_port = (restartable_port() for _ in range(3))
     endpoints = write_endpoints(
         VAR / "outage-endpoints.yml", actions_port, server, postgres=postgres, db=DB
     )
