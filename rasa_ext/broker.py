@@ -82,7 +82,7 @@ class RedisStreamBroker(EventBroker):
 
     @property
     def failures(self) -> int:
-        return int(self.lost._value.get())
+        return int(self.metrics.get_sample_value("pz_broker_lost_events_total") or 0)
 
     @classmethod
     async def from_endpoint_config(

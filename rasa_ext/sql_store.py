@@ -26,6 +26,7 @@ own ``events`` table and queries, so ``type: sql`` reads the same data back. Wha
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -186,7 +187,7 @@ class PostgresTrackerStore(SQLTrackerStore):
             return
         # A tracker this store did not read is new (Rasa's create_tracker): all of it.
         stored = getattr(tracker, STORED, 0)
-        new = [event.as_dict() for event in list(tracker.events)[stored:]]
+        new = [e.as_dict() for e in itertools.islice(tracker.events, stored, len(tracker.events))]
         if not new:
             return
         try:
