@@ -304,7 +304,7 @@ def test_unexpected_errors_are_one_line_without_traceback(tmp_path, capsys, monk
     def boom(args, settings):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(cli, "cmd_versions", boom)
+    monkeypatch.setitem(cli.COMMANDS, "versions", boom)
     code = main(["versions"])
     err = capsys.readouterr().err
     assert code in (1, 2) and err.startswith("Error: ") and "Traceback" not in err
