@@ -40,7 +40,7 @@ export WORKERS ?= 1
 KAFKA := $(filter kafka,$(PZ_EVENT_TRANSPORT))
 
 .PHONY: help install install-dev run stop train demo-segments seed-demo test lint lint-responses \
-	validate bench bench-generation eval-generation llm kafka bench-segmentation bench-spark retrain experiments-report security-check shell \
+	validate bench bench-generation eval-generation llm kafka bench-segmentation bench-spark retrain notebook experiments-report security-check shell \
 	clean lock
 
 help:  ## list the targets
@@ -140,6 +140,12 @@ retrain: install  ## export, features, select, train, publish, report (synthetic
 	  $(VENV)/bin/segment demo-data --users 5000 -o $(DEMO_DATA); fi
 	@$(VENV)/bin/segment retrain --events $(EVENTS) --transactions $(TRANSACTIONS) \
 	  --workdir var/segments
+
+notebook: install-dev  ## run notebooks/segments.ipynb: retrain, inspect, publish (namespace 'notebook'); copy with outputs in var/notebook/
+	@scripts/redis.sh start dev $(REDIS_PORT) >/dev/null
+	@mkdir -p var/notebook && $(VENV)/bin/jupyter-execute --timeout 600 \
+	  --output ../var/notebook/segments notebooks/segments.ipynb
+	@echo "executed notebook: var/notebook/segments.ipynb (open it with Jupyter; report.html under var/notebook/runs/)"
 
 experiments-report: install  ## per-variant results, SRM check, offline policy values (HTML + text)
 	@$(VENV)/bin/voltmart-experiments report --out var/reports/experiments.html

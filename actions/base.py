@@ -25,7 +25,7 @@ from actions.turns import (
 )
 from core.settings import Settings
 from core.traits import Traits
-from personalization.outcomes import record_conversions
+from personalization.outcomes import record_conversions, record_engagement
 from personalization.resolution import (
     SOURCE_STORE_DOWN,
     Resolution,
@@ -206,6 +206,9 @@ class PersonalizedAction(ShopAction):
                 latest_intent(tracker),
                 turn.exposed,
                 tracker.get_slot(DECISION_SLOT),
+            )
+            await record_engagement(
+                services.chooser, store.timeout, tracker.sender_id, turn.exposed
             )
         ask = await self.ask(resolution, tracker)
         if ask is None:

@@ -9,7 +9,8 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import ASKED, ShopAction, consented_traits, segment_slots
-from actions.turns import CONSENT_SLOT
+from actions.turns import CONSENT_SLOT, exposed_experiments
+from personalization.outcomes import record_engagement
 from personalization.resolution import resolve_profile
 
 # Slots worth carrying into a new session; the segment is re-read instead.
@@ -35,5 +36,13 @@ class ActionSessionStart(ShopAction):
             self.services.store, tracker.sender_id, consented_traits(tracker)
         )
         events += [SlotSet(name, value) for name, value in segment_slots(resolution).items()]
+        if resolution.personalized:  # a session (and maybe a return) of each variant seen
+            await record_engagement(
+                self.services.chooser,
+                self.services.store.timeout,
+                tracker.sender_id,
+                exposed_experiments(tracker),
+                session_start=True,
+            )
         events.append(ActionExecuted("action_listen"))
         return events

@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import PersonalizedAction
+from actions.survey import ask_survey, survey_due
 from personalization.resolution import Resolution
 from personalization.responder import Ask
 
@@ -30,6 +31,13 @@ class ActionGoodbye(PersonalizedAction):
 
     async def ask(self, resolution: Resolution, tracker: Tracker) -> Ask:
         return Ask("goodbye")
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        """The goodbye, then the post-conversation survey when it is due (actions/survey.py)."""
+        events = await super().run(dispatcher, tracker, domain)
+        return events + ask_survey(self, dispatcher) if survey_due(tracker, events) else events
 
 
 class ActionOutOfScope(PersonalizedAction):

@@ -16,6 +16,7 @@ there too; on one server the tag is just part of the name.
     <ns>:seg:<ver>:meta              hash    audit metadata; `segments` maps ids to personas
     <ns>:seg:<ver>:model             string  JSON assigner spec (segmentation/assign.py)
     <ns>:seg:<ver>:b:{<b>}           hash    pseudonym -> segment id
+    <ns>:seg:audit                   stream  audit log of versions (never trimmed)
     <ns>:dec:by:<digest>             zset    latest decision ids (experiments/decisions.py)
     <ns>:dec:by:<digest>:seen        hash    stream entry id -> the decision it rewarded
     <ns>:cart:{<b>}:<owner>          hash    a cart (shop/carts.py); owner = <space>:<user>
@@ -70,6 +71,11 @@ def meta_key(namespace: str, version: str) -> str:
 def model_key(namespace: str, version: str) -> str:
     """The version's JSON assigner spec (segmentation/assign.py)."""
     return f"{namespace}:seg:{version}:model"
+
+
+def audit_log_key(namespace: str) -> str:
+    """The append-only log of segment publishes, activations and rollbacks (no user data)."""
+    return f"{namespace}:seg:audit"
 
 
 def bucket_key(namespace: str, version: str, bucket: int) -> str:

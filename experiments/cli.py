@@ -5,9 +5,9 @@
         [--json PATH]
     voltmart-experiments simulate-traffic --users 4000 [--seed 0]
 
-`simulate-traffic` writes synthetic exposures, conversions, decisions and
-feedback through the real key schema (the same stores the action server
-uses), with different true conversion rates per variant, so an analyst can
+`simulate-traffic` writes synthetic exposures, conversions, decisions,
+feedback, survey scores and engagement through the real key schema (the same
+stores the action server uses), with different true conversion rates per variant, so an analyst can
 see a complete report on a fresh `make run`.
 """
 
@@ -63,10 +63,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 async def _simulate(url: str, namespace: str, specs, users: int, seed: int) -> int:
     from experiments.decisions import Decision, DecisionStore
     from experiments.exposures import ExposureStore
+    from experiments.surveys import SurveyStore
 
     rng = np.random.default_rng(seed)
     client = aioredis.Redis.from_url(url)
     exposures, decisions = ExposureStore(client, namespace), DecisionStore(client, namespace)
+    surveys = SurveyStore(client, namespace)
     written = 0
     try:
         for spec in specs.values():
@@ -96,6 +98,14 @@ async def _simulate(url: str, namespace: str, specs, users: int, seed: int) -> i
                     await decisions.feedback(decision.id, user, "up" if liked else "down")
                 if rng.random() < rates[arm]:
                     await exposures.convert(spec, user)
+                # engagement and the survey (guardrails): 1-3 messages, a third come back
+                for _ in range(1 + int(rng.integers(0, 3))):
+                    await exposures.messages({spec.key: arm})
+                if rng.random() < 0.33:
+                    await exposures.session_started(user, [spec.key], now=exposed[1] + 86400)
+                if rng.random() < 0.2:
+                    score = int(rng.integers(2, 6)) if liked else int(rng.integers(1, 5))
+                    await surveys.score(decision.id, user, score, persona)
                 written += 1
     finally:
         await client.close()

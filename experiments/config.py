@@ -7,7 +7,7 @@ experiments:
     personas: [bargain_hunter, casual_browser]   # optional; default: everyone
     conversion: {intent: affirm}          # or {feedback: positive}, {purchase: any},
                                           # {add_to_cart: any}
-    guardrails: [negative_feedback_rate]
+    guardrails: [negative_feedback_rate, satisfaction, messages_per_session, return_7d]
     coverage: 1.0                         # optional share of eligible users
 """
 
@@ -29,8 +29,11 @@ class ExperimentConfigError(ValueError):
     """The experiments file is unusable; the message names the file and line."""
 
 
-# Guardrail metrics the report knows how to compute (experiments/report.py).
-GUARDRAILS = ("negative_feedback_rate", "feedback_rate")
+# Guardrail metrics the report knows how to compute (experiments/guardrails.py).
+GUARDRAILS = (
+    *("negative_feedback_rate", "feedback_rate", "satisfaction"),
+    *("messages_per_session", "return_7d"),
+)
 CONVERSION_KINDS = ("intent", "feedback", "purchase", "add_to_cart")
 # Shop events the feature worker attributes (realtime/live.py CONVERSIONS). Every one counts,
 # so they take one value, the one ArmChooser.attribute matches (experiments/policy.py ANY),

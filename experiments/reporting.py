@@ -12,12 +12,13 @@ import html
 import json
 import logging
 import math
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from experiments.config import ExperimentSpec
 from experiments.exposures import conversions_key, exposed_key
+from experiments.guardrails import format_guardrail, guardrail_values, hscan, xrange_all
 from experiments.offline import Logged, ips, snips
 from experiments.significance import (
     SRM_ALPHA,
@@ -29,7 +30,7 @@ from experiments.significance import (
 )
 
 logger = logging.getLogger(__name__)
-CHUNK = 1000
+CHUNK = 1000  # decisions looked up per pipeline
 
 
 @dataclass
@@ -72,42 +73,12 @@ class PolicyValue:
     estimates: dict[str, dict[str, float]]  # policy -> {"ips": .., "snips": ..}
 
 
-def _text(raw: object) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-
-
-def _hscan(client, key: str) -> Iterator[tuple[str, str]]:
-    for field_, value in client.hscan_iter(key, count=CHUNK):
-        yield _text(field_), _text(value)
-
-
-def _xrange(client, key: str) -> Iterator[dict[str, str]]:
-    start = "-"
-    while True:
-        batch = client.xrange(key, min=start, max="+", count=CHUNK)
-        for _, fields in batch:
-            yield {_text(k): _text(v) for k, v in fields.items()}
-        if len(batch) < CHUNK:
-            return
-        last = _text(batch[-1][0])
-        ms, seq = last.split("-")
-        start = f"{ms}-{int(seq) + 1}"
-
-
-def _experiments_of(entry: Mapping[str, str]) -> dict[str, str]:
-    try:
-        value = json.loads(entry.get("experiments") or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def experiment_result(client, namespace: str, spec: ExperimentSpec) -> ExperimentResult:
     names = spec.experiment.variants
     variants = {n: VariantResult(n, w) for n, w in zip(names, spec.experiment.weights, strict=True)}
     exposed: dict[str, str] = {}
     unknown = 0
-    for user, variant in _hscan(client, exposed_key(namespace, spec.key)):
+    for user, variant in hscan(client, exposed_key(namespace, spec.key)):
         if variant in variants:
             exposed[user] = variant
             variants[variant].users += 1
@@ -115,27 +86,17 @@ def experiment_result(client, namespace: str, spec: ExperimentSpec) -> Experimen
             unknown += 1
     if unknown:
         logger.warning("%s: %d exposures name unknown variants; counted apart", spec.key, unknown)
-    for user, _ in _hscan(client, conversions_key(namespace, spec.key)):
+    for user, _ in hscan(client, conversions_key(namespace, spec.key)):
         if user in exposed:
             variants[exposed[user]].conversions += 1
-    feedback: dict[str, Counter] = defaultdict(Counter)
-    for entry in _xrange(client, f"{namespace}:feedback"):
-        variant = _experiments_of(entry).get(spec.key)
-        if isinstance(variant, str) and variant in variants:  # garbage JSON may hold a list
-            feedback[variant]["all"] += 1
-            feedback[variant]["down"] += entry.get("rating") == "down"
+    users = {name: v.users for name, v in variants.items()}
+    values = guardrail_values(client, namespace, spec.key, spec.guardrails, users, exposed)
     control = variants[names[0]]
     for v in variants.values():
+        v.guardrails = values[v.name]
         if v.users:
             v.rate = v.conversions / v.users
             v.ci_low, v.ci_high = wilson(v.conversions, v.users)
-        if "negative_feedback_rate" in spec.guardrails:
-            n = feedback[v.name]["all"]
-            v.guardrails["negative_feedback_rate"] = feedback[v.name]["down"] / n if n else math.nan
-        if "feedback_rate" in spec.guardrails:
-            v.guardrails["feedback_rate"] = (
-                feedback[v.name]["all"] / v.users if v.users else math.nan
-            )
     for v in list(variants.values())[1:]:
         v.lift = lift(v.rate, control.rate)
         v.p_value = two_proportion_p(control.conversions, control.users, v.conversions, v.users)
@@ -179,7 +140,7 @@ def policy_values(client, namespace: str) -> list[PolicyValue]:
             logs[key].append(Logged(key[2], d["arm"], propensity, value))
         pending.clear()
 
-    for entry in _xrange(client, f"{namespace}:decisions"):
+    for entry in xrange_all(client, f"{namespace}:decisions"):
         pending.append(entry)
         if len(pending) >= CHUNK:
             flush()
@@ -248,7 +209,7 @@ def to_text(data: dict) -> str:
             f"{'lift':>9}{'p':>8}{'P(beat)':>9}  guardrails"
         )
         for i, v in enumerate(e.variants):
-            guard = ", ".join(f"{k} {_fmt(x, True)}" for k, x in v.guardrails.items())
+            guard = ", ".join(f"{k} {format_guardrail(k, x)}" for k, x in v.guardrails.items())
             versus = (
                 f"{'control':>9}{'':>8}{'':>9}"
                 if i == 0
@@ -332,7 +293,9 @@ def to_html(data: dict) -> str:
             "<th>p-value</th><th>chance to beat control</th><th>guardrails</th></tr>"
         )
         for i, v in enumerate(e.variants):
-            guard = "<br>".join(f"{esc(k)}: {_fmt(x, True)}" for k, x in v.guardrails.items())
+            guard = "<br>".join(
+                f"{esc(k)}: {format_guardrail(k, x)}" for k, x in v.guardrails.items()
+            )
             body.append(
                 f"<tr><td>{esc(v.name)}</td><td>{v.weight:.2f}</td><td>{v.users}</td>"
                 f"<td>{v.conversions}</td><td>{_fmt(v.rate, True)}</td>"

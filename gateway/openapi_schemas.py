@@ -248,6 +248,11 @@ def schemas(config: GatewayConfig) -> dict[str, Any]:
                 "live_features": {"type": "object", "nullable": True},
                 "experiments": {"type": "object"},
                 "decisions": {"type": "array", "items": {"type": "object"}},
+                "surveys": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "post-conversation survey answers (scores, comments)",
+                },
                 "conversation": {"type": "object", "nullable": True},
             },
         },

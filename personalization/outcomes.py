@@ -45,6 +45,27 @@ async def record_conversions(
         logger.warning("conversion for %r not recorded (%s)", sender_id[:64], exc)
 
 
+async def record_engagement(
+    chooser: ArmChooser,
+    deadline_s: float,
+    sender_id: str,
+    exposed: Mapping[str, str],
+    session_start: bool = False,
+) -> None:
+    """Engagement of an exposed user for the report's guardrails (experiments/exposures.py):
+    a message of each of their variants, or at `session_start` a session (and a return)."""
+    if not exposed or chooser.exposures is None:
+        return
+    try:
+        async with asyncio.timeout(deadline_s):
+            if session_start:
+                await chooser.exposures.session_started(sender_id, list(exposed))
+            else:
+                await chooser.exposures.messages(dict(exposed))
+    except (TimeoutError, RedisError, OSError) as exc:
+        logger.warning("engagement of %r not recorded (%s)", sender_id[:64], exc)
+
+
 async def record_feedback(
     chooser: ArmChooser,
     deadline_s: float,

@@ -154,7 +154,7 @@ class Eraser:
             keys = await scan_keys(client, f"{self.ns}:exp:*:u:{glob_escape(user)}")
             if keys:
                 receipt[user]["experiment_exposures"] += await client.delete(*keys)
-        for suffix in ("exposed", "conv"):
+        for suffix in ("exposed", "conv", "ret"):  # ret: returns (experiments/exposures.py)
             for index in await scan_keys(client, f"{self.ns}:exp:*:{suffix}", "hash"):
                 removed = await self._hdel_each(client, index, ids)
                 for user, n in removed.items():

@@ -24,12 +24,14 @@ from privacy.fields import PII_FIELDS, decrypt_fields
 from privacy.keyring import Keyring
 
 MAX_MESSAGES = 200  # the conversation part of an export: the latest messages
-# What an export shows of a decision: the answer, the user's rating, and the purchase or
-# add-to-cart it was credited with (experiments/decisions.py).
+# What an export shows of a decision: the answer, the user's rating, the purchase or
+# add-to-cart it was credited with (experiments/decisions.py) and the survey answer
+# (experiments/surveys.py).
 DECISION_FIELDS = (
     *("id", "response", "variant", "arm", "ts", "rating", "reason"),
-    *("conversion", "converted_at"),
+    *("conversion", "converted_at", "satisfaction", "surveyed_at", "comment", "commented_at"),
 )
+SURVEY_FIELDS = ("decision", "segment", "variant", "arm", "kind", "satisfaction", "comment", "ts")
 
 
 def _decode_hash(raw: dict) -> dict[str, str]:
@@ -81,6 +83,7 @@ async def export_user(
         "experiments": await _experiments(shared, ns, user_id),
         "decisions": await _decisions(shared, ns, user_id),
         "attribution": await _attribution(shared, ns, user_id),
+        "surveys": await _surveys(shared, ns, user_id),
         "conversation": _conversation(tracker),
         "shop": await _shop(client, keys, user_id),
     }
@@ -141,6 +144,22 @@ async def _decisions(client: Any, ns: str, user: str) -> list[dict[str, str]]:
             if record.get("user") == user:
                 out.append({k: record[k] for k in DECISION_FIELDS if k in record})
     return sorted(out, key=lambda d: d.get("ts", ""))
+
+
+async def _surveys(client: Any, ns: str, user: str) -> list[dict[str, str]]:
+    """The user's survey answers as streamed (they outlive the decision's 30 days)."""
+    out, last = [], "-"
+    while True:
+        entries = await client.xrange(f"{ns}:surveys", min=last, max="+", count=1000)
+        if last != "-" and entries and as_text(entries[0][0]) == last:
+            entries = entries[1:]
+        if not entries:
+            return out
+        for _, raw in entries:
+            entry = _decode_hash(raw)
+            if entry.get("user") == user:
+                out.append({k: entry[k] for k in SURVEY_FIELDS if k in entry})
+        last = as_text(entries[-1][0])
 
 
 async def _attribution(client: Any, ns: str, user: str) -> dict[str, Any] | None:
@@ -207,6 +226,9 @@ def readable(export: dict[str, Any]) -> str:
     if decisions:
         rated = sum(1 for d in decisions if d.get("rating"))
         lines.append(f"- {len(decisions)} recommendation(s) logged, {rated} rated by you")
+    scores = [s for s in export.get("surveys") or [] if s.get("kind") == "score"]
+    if scores:
+        lines.append(f"- {len(scores)} survey answer(s)")
     conversation = export.get("conversation") or {}
     if conversation.get("messages"):
         lines.append(f"- This conversation: {len(conversation['messages'])} messages")

@@ -89,6 +89,13 @@ RESPONSES: dict[str, tuple[str, frozenset[str]]] = {
     "consent_denied": (TEXT, PLAIN),
     "privacy_unavailable": (TEXT, PLAIN),
     "forgotten": (TEXT, PLAIN | {"summary"}),
+    # the post-conversation survey (actions/survey.py)
+    "survey_question": (TEXT, PLAIN),
+    "survey_ask_comment": (TEXT, PLAIN),
+    "survey_thanks": (TEXT, PLAIN),
+    "survey_skipped": (TEXT, PLAIN),
+    "survey_bad_score": (TEXT, PLAIN),
+    "survey_not_open": (TEXT, PLAIN),
 }
 WORDING_FIELDS = ("text", "intro", "closing", "sections", "facts", "layout")
 

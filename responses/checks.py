@@ -13,6 +13,7 @@ import itertools
 from pathlib import Path
 
 from core.personas import PERSONAS
+from core.ranking import FOR_YOU, FOR_YOU_PICKS
 from core.traits import TRAITS, Traits
 from experiments.config import ExperimentConfigError, load_experiments
 from responses.catalogue import (
@@ -22,7 +23,7 @@ from responses.catalogue import (
     ResponseCatalogue,
     Variant,
 )
-from responses.composition import COMPOSED, FOR_YOU, FOR_YOU_PICKS
+from responses.composition import COMPOSED
 from responses.cues import DOMAINS, REGION, Cues
 from responses.listing import FACTS, LIST_FACTS, PICKS
 

@@ -1,5 +1,6 @@
-"""Answers composed from traits and the shopper's own facts: which products lead and why,
-what is said about each, how long the list is, the tone of the lines around it.
+"""Answers composed from traits and the shopper's own facts: why the products lead (which
+ones, in which order and how many is core/ranking.py), what is said about each, the tone of
+the lines around it.
 
 Everything here is a pure, cached function of immutable inputs (the product catalogue, a
 Traits, a few facts), so a segment the analyst just added gets a fitting answer without
@@ -10,18 +11,14 @@ results as `pick: for_you`, `facts: [for_you]` and the variables in COMPOSED.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from core.categories import category_label
-from core.products import Product, ProductCatalogue
-from core.shopper import BAND_RANGES
+from core.products import ProductCatalogue
+from core.ranking import Fit
 from core.traits import EXPERIENCE, HIGH, LOW, LOYALTY, NOVELTY, PRICE, SIMPLICITY, TECH, Traits
 from responses.cues import Cues
 from responses.listing import category_facts
 
-FOR_YOU = "for_you"
-# Composed picks: the shopper's ranking, over all products, the deals, or the new arrivals.
-FOR_YOU_PICKS = ("for_you", "deals_for_you", "new_for_you")
 COMPOSED = frozenset({"pitch", "why", "lead", "hook", "usual", "offer", "favourite"})
 
 # What each trait makes an answer say about a product, and how it words things.
@@ -84,69 +81,11 @@ def _strength(score: float, second: bool = False) -> str:
     return "often" if score >= 0.6 else "sometimes"
 
 
-@dataclass(frozen=True)
-class Fit:
-    """What a composed listing depends on: the traits, the shopper's price band, the device."""
-
-    traits: Traits
-    price_band: str | None = None
-    compact: bool = False
-
-    @property
-    def length(self) -> int:
-        """Deep technical interest reads more on a big screen; simplicity wants fewer."""
-        traits = self.traits
-        if self.compact or traits.score(SIMPLICITY) >= 0.7:
-            return 2
-        return 4 if traits.score(TECH) >= 0.65 or traits.score(NOVELTY) >= 0.75 else 3
-
-
 def fit_of(cues: Cues, compact: bool) -> Fit:
     """Compact on a phone, and when the device is unknown but the segment usually writes
     from one."""
     usual_phone = cues.device is None and cues.traits.device == "mobile"
     return Fit(cues.traits, cues.price_band, compact or usual_phone)
-
-
-def _utility(
-    p: Product, c: ProductCatalogue, top: float, ratings: tuple[float, float], fit: Fit
-) -> float:
-    """`top` the category's highest price, `ratings` its lowest and highest rating."""
-    low, high = ratings
-    parts = {
-        PRICE: p.discount_pct / 40 + (1 - p.deal_price / top),
-        NOVELTY: 1.0 if c.is_new(p) else 0.0,
-        TECH: p.price / top + len(p.specs) / 10,
-        SIMPLICITY: (p.ease_score - 1) / 4,
-        LOYALTY: (p.rating - low) / ((high - low) or 1.0),
-    }
-    value = sum(fit.traits.score(t) ** 2 * part for t, part in parts.items())
-    if fit.price_band in BAND_RANGES:
-        lo, hi = BAND_RANGES[fit.price_band]
-        value += 0.8 if lo <= p.deal_price <= hi else -0.8
-    return value
-
-
-@functools.lru_cache(maxsize=4096)
-def ranked(
-    c: ProductCatalogue, category: str | None, fit: Fit, pick: str = FOR_YOU
-) -> tuple[Product, ...]:
-    """The products of the category (all, on deal, or new) in the order this shopper should
-    see them; utilities compare within the whole category, so a deal is ranked as a
-    product first."""
-    everything = c.in_category(category)
-    if pick == "deals_for_you":
-        pool = [p for p in everything if p.on_deal]
-    elif pick == "new_for_you":
-        pool = [p for p in everything if c.is_new(p)]
-    else:
-        pool = everything
-    if not pool:
-        return ()
-    top = max(p.price for p in everything) or 1.0
-    ratings = (min(p.rating for p in everything), max(p.rating for p in everything))
-    key = {p.name: _utility(p, c, top, ratings, fit) for p in pool}
-    return tuple(sorted(pool, key=lambda p: (-key[p.name], p.name)))
 
 
 @functools.lru_cache(maxsize=1024)

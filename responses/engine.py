@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from core.categories import CATEGORIES, category_label
 from core.products import Product, ProductCatalogue
+from core.ranking import FOR_YOU, FOR_YOU_PICKS, Fit, ranked
 from responses.catalogue import (
     BASE_ARM,
     LISTING,
@@ -20,15 +21,7 @@ from responses.catalogue import (
     Variant,
     Wording,
 )
-from responses.composition import (
-    FOR_YOU,
-    FOR_YOU_PICKS,
-    Fit,
-    composed,
-    facts_for,
-    fit_of,
-    ranked,
-)
+from responses.composition import composed, facts_for, fit_of
 from responses.cues import Cues
 from responses.listing import (
     PICKS,

@@ -21,14 +21,15 @@ class TransactionColumns:
     time: str = "timestamp"
     amount: str = "amount"
     category: str = "category"
+    order: str | None = None  # order id: repeated rows of an order are dropped (transactions.py)
 
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    transactions: str  # CRM transactions CSV
-    events: str  # a `segment export` table
+    transactions: str | None  # CRM transactions CSV; None: purchase features empty
+    events: str | None  # a `segment export` table; None: conversation features empty
     output: str
-    as_of: dt.date | None = None  # default: the day after the last transaction
+    as_of: dt.date | None = None  # default: the day after the last transaction (or message)
     columns: TransactionColumns = field(default_factory=TransactionColumns)
 
 
@@ -80,6 +81,7 @@ class RedisTarget:
 class PublishConfig:
     model_dir: str
     keep: int = 5  # versions to keep
+    by: str | None = None  # who publishes, for the audit log (default: the OS user)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ class RetrainConfig:
     """The weekly job's options; select and train use SelectConfig's and TrainConfig's
     defaults for the rest."""
 
-    events: str  # endpoints.yml, .jsonl, or a `segment export` table
-    transactions: str
+    events: str | None  # endpoints.yml, .jsonl, or a `segment export` table (or None)
+    transactions: str | None  # at least one of the two
     redis: RedisTarget
     workdir: str = "var/segments"
     as_of: dt.date | None = None
@@ -108,4 +110,27 @@ class RetrainConfig:
     keep: int = 5
     publish: bool = True
     report_sample: int = 2000
+    by: str | None = None  # who publishes, for the audit log (default: the OS user)
+    columns: TransactionColumns = field(default_factory=TransactionColumns)
+    # The fairness audit before publishing (segmentation/fairness.py; AuditConfig's options).
+    sensitive_cols: tuple[str, ...] = ()
+    audit_threshold: float = 0.8
+    audit_min_group_size: int | None = None
+    strict_audit: bool = False  # flagged disparities: not published, exit code 4
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """`segment audit`: segments compared across groups (segmentation/fairness.py)."""
+
+    features: str
+    model_dir: str
+    transactions: str | None = None  # CRM export: sensitive columns, purchases after as_of
+    events: str | None = None  # a `segment export` table: device and channel
+    sensitive_cols: tuple[str, ...] = ()  # columns of the CRM export, for the audit only
+    as_of: dt.date | None = None  # the features' snapshot: conversions are purchases after it
+    threshold: float = 0.8  # a ratio under it is flagged (the four-fifths rule)
+    min_group_size: int | None = None  # None: a single-shopper group is an error
+    strict: bool = False  # exit code 4 when anything is flagged
+    output: str | None = None  # an .html or .json copy
     columns: TransactionColumns = field(default_factory=TransactionColumns)

@@ -18,7 +18,7 @@ from segmentation.config import ModelChoice, SelectConfig, TrainConfig
 from segmentation.errors import SegmentationError
 from segmentation.spark_session import SparkOptions, spark_session
 
-if TYPE_CHECKING:  # pandas and joblib load when a step runs
+if TYPE_CHECKING:  # pandas and skops load when a step runs
     from segmentation.model_dir import PreviousModel
 
 SPARK_HIERARCHICAL = "(bisecting_kmeans is Spark's hierarchical clustering)"
@@ -36,6 +36,8 @@ class Sweep:
 
 class SklearnEngine:
     default_algorithms = "kmeans,gmm,ward"
+    default_covariance_types = ("full", "diag")
+    train_phases = 3  # the `phase(name)` calls of train (segmentation/progress.py steps)
 
     def session(self):
         return contextlib.nullcontext()
@@ -62,7 +64,7 @@ class SklearnEngine:
         if choice.algorithm not in ALGORITHMS:
             raise SegmentationError(f"{choice.algorithm} runs on --engine spark only")
 
-    def sweep(self, config: SelectConfig, algorithms, covariance_types) -> Sweep:
+    def sweep(self, config: SelectConfig, algorithms, covariance_types, on_candidate=None) -> Sweep:
         import numpy as np
 
         from segmentation.features import read_feature_table
@@ -79,10 +81,11 @@ class SklearnEngine:
         candidates = sweep(
             X,
             range(config.k_min, config.k_max + 1),
-            covariance_types or ("full", "diag"),
+            covariance_types or self.default_covariance_types,
             algorithms,
             silhouette_sample=config.silhouette_sample,
             random_state=config.random_state,
+            on_candidate=on_candidate,
         )
         return Sweep(candidates, len(features), config.silhouette_sample)
 
@@ -92,12 +95,16 @@ class SklearnEngine:
         choice: ModelChoice,
         previous: PreviousModel | None,
         labels: dict[str, str] | None,
+        phase: Callable[[str], None] = lambda name: None,
     ) -> dict:
         from segmentation.features import read_feature_table
         from segmentation.train import save, train
 
+        phase("reading features")
+        features = read_feature_table(config.features)
+        phase(f"fitting {choice.algorithm} k={choice.k}")
         result = train(
-            read_feature_table(config.features),
+            features,
             choice.algorithm,
             choice.k,
             choice.covariance_type or "full",
@@ -107,12 +114,15 @@ class SklearnEngine:
             config.random_state,
             source=config.features,
         )
+        phase("writing the model")
         save(result, Path(config.output), previous.assignments() if previous else None)
         return result.meta
 
 
 class SparkEngine:
     default_algorithms = "kmeans,gmm,bisecting_kmeans"
+    default_covariance_types = ("full",)
+    train_phases = 1
 
     def __init__(self, options: SparkOptions) -> None:
         self.options = options
@@ -149,7 +159,7 @@ class SparkEngine:
                 f"not {choice.covariance_type}"
             )
 
-    def sweep(self, config: SelectConfig, algorithms, covariance_types) -> Sweep:
+    def sweep(self, config: SelectConfig, algorithms, covariance_types, on_candidate=None) -> Sweep:
         from segmentation.spark_select import sweep_spark
 
         with self.session() as spark:
@@ -161,6 +171,7 @@ class SparkEngine:
                 sample=config.sample,
                 silhouette_sample=config.silhouette_sample,
                 random_state=config.random_state,
+                on_candidate=on_candidate,
             )
         notes = {"engine": "spark", "silhouette_distance": "squared_euclidean"}
         return Sweep(candidates, rows, min(rows, config.silhouette_sample), notes)
@@ -171,9 +182,11 @@ class SparkEngine:
         choice: ModelChoice,
         previous: PreviousModel | None,
         labels: dict[str, str] | None,
+        phase: Callable[[str], None] = lambda name: None,
     ) -> dict:
         from segmentation.spark_train import train_spark
 
+        phase(f"fitting {choice.algorithm} k={choice.k} on Spark")
         with self.session() as spark:
             return train_spark(
                 spark,

@@ -183,8 +183,9 @@ def _open_store(config: Any, endpoints_path: Path) -> Any:
     return store
 
 
-async def export_tracker_store(endpoints_path: str | Path) -> pd.DataFrame:
-    """All conversations in the tracker store an endpoints.yml names, every session of each."""
+async def export_tracker_store(endpoints_path: str | Path, on_record=None) -> pd.DataFrame:
+    """All conversations in the tracker store an endpoints.yml names, every session of each;
+    `on_record()` after each conversation (progress)."""
     endpoints_path = Path(endpoints_path)
     store = _open_store(_endpoint_config(endpoints_path), endpoints_path)
     rows: list[dict] = []
@@ -194,6 +195,8 @@ async def export_tracker_store(endpoints_path: str | Path) -> pd.DataFrame:
             tracker = await store.retrieve_full_tracker(sender_id)
             events = [event.as_dict() for event in tracker.events] if tracker is not None else []
             rows.extend(rows_from_events(sender_id, events))
+            if on_record:
+                on_record()
     except Exception as exc:  # driver errors differ per store type (redis, SQL, Mongo, ...)
         raise _store_error(endpoints_path, exc) from None
     return events_frame(rows)
@@ -223,8 +226,9 @@ def _broker_message(line: str, path: Path, row: int) -> dict:
     return message
 
 
-def export_jsonl(path: str | Path) -> pd.DataFrame:
-    """Event-broker messages, one JSON object per line (row = line number, blank lines count)."""
+def export_jsonl(path: str | Path, on_record=None) -> pd.DataFrame:
+    """Event-broker messages, one JSON object per line (row = line number, blank lines count);
+    `on_record()` after each line (progress)."""
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", str(path))
@@ -235,13 +239,17 @@ def export_jsonl(path: str | Path) -> pd.DataFrame:
                 if line.strip():
                     message = _broker_message(line, path, row)
                     by_sender.setdefault(message["sender_id"], []).append(message)
+                if on_record:
+                    on_record()
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start})", str(path)) from None
     rows = [row for sender, events in by_sender.items() for row in rows_from_events(sender, events)]
     return events_frame(rows)
 
 
-def export(source: str, out: str | Path, pseudonym_key: bytes | None = None) -> tuple[Path, int]:
+def export(
+    source: str, out: str | Path, pseudonym_key: bytes | None = None, on_record=None
+) -> tuple[Path, int]:
     """Export a .jsonl dump or the tracker store of an endpoints .yml/.yaml to CSV or Parquet.
 
     With a key (the CLI always passes one) user ids become keyed pseudonyms: analysts never
@@ -250,9 +258,9 @@ def export(source: str, out: str | Path, pseudonym_key: bytes | None = None) -> 
         raise InputError(f"unsupported output format; use one of {', '.join(SUFFIXES)}", str(out))
     lowered = str(source).lower()
     if lowered.endswith(JSONL_SUFFIXES):
-        frame = export_jsonl(source)
+        frame = export_jsonl(source, on_record)
     elif lowered.endswith(ENDPOINTS_SUFFIXES):
-        frame = asyncio.run(export_tracker_store(source))
+        frame = asyncio.run(export_tracker_store(source, on_record))
     else:
         raise InputError(
             "unknown source; pass an endpoints .yml/.yaml (tracker store) or a .jsonl event dump",

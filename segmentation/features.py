@@ -1,4 +1,4 @@
-"""One row of features per user, from CRM transactions and exported conversations.
+"""One row of features per user, from CRM transactions, exported conversations, or both.
 
 RFM (as of a snapshot date, transactions after it are ignored):
     recency_days     whole days from the last purchase date to the snapshot date
@@ -6,8 +6,18 @@ RFM (as of a snapshot date, transactions after it are ignored):
     monetary         total spend
     avg_order_value  monetary / frequency
     tenure_days      whole days from the first purchase date to the snapshot date
+Money is summed exactly in integer cents (`amount_cents`, int64, from
+segmentation/transactions.py; a frame with only a float `amount` is rounded to cents
+first); monetary and avg_order_value are the floats nearest to the exact cent totals
+divided by 100 and by 100 * frequency.
 Users who never bought have frequency = monetary = avg_order_value = 0 and
 recency_days = tenure_days = NaN (imputed later), with has_purchases = 0.
+
+Either source may be missing (None): every user then lacks that side. Without
+transactions every user is a non-buyer as above; without conversations every user has
+sessions = messages_per_session = every share_* = 0, session_duration_s = sentiment = NaN,
+region "unknown" and has_conversations = 0. The default snapshot date is the day after the
+last transaction, or, without transactions, the day after the last message (UTC).
 The conversation columns are documented in README ("Features").
 """
 
@@ -59,19 +69,37 @@ CATEGORICAL_COLUMNS = ["region"]
 FEATURE_COLUMNS = [*NUMERIC_COLUMNS, *CATEGORICAL_COLUMNS]
 
 
-def default_as_of(transactions: pd.DataFrame) -> dt.date:
-    """The day after the last transaction."""
-    if transactions.empty:
-        raise InputError("no transactions to derive --as-of from; pass --as-of YYYY-MM-DD")
-    return (transactions["timestamp"].max().date()) + dt.timedelta(days=1)
+def _utc_day_after(stamp: pd.Timestamp) -> dt.date:
+    return stamp.tz_convert("UTC").date() + dt.timedelta(days=1)
+
+
+def default_as_of(transactions: pd.DataFrame, events: pd.DataFrame | None = None) -> dt.date:
+    """The day after the last transaction; without transactions, after the last message."""
+    if not transactions.empty:
+        return _utc_day_after(transactions["timestamp"].max())
+    if events is not None and not events.empty:
+        return _utc_day_after(pd.Timestamp(float(events["timestamp"].max()), unit="s", tz="UTC"))
+    raise InputError("no transactions or messages to derive --as-of from; pass --as-of YYYY-MM-DD")
+
+
+def with_cents(transactions: pd.DataFrame) -> pd.DataFrame:
+    """`transactions` with an int64 `amount_cents`; a float `amount` is rounded to cents."""
+    if "amount_cents" in transactions.columns:
+        return transactions
+    cents = np.round(transactions["amount"].to_numpy(float) * 100).astype(np.int64)
+    return transactions.assign(amount_cents=cents)
 
 
 def rfm(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """RFM per user from (user_id, timestamp[UTC], amount) rows; see the module docstring."""
+    """RFM per user from (user_id, timestamp[UTC], amount_cents) rows; see the module docstring."""
     snapshot = pd.Timestamp(as_of)
+    empty = pd.DataFrame(columns=RFM_COLUMNS, index=pd.Index([], name="user_id"), dtype=float)
+    if transactions.empty:
+        return empty
+    transactions = with_cents(transactions)
     tx = transactions.loc[transactions["timestamp"].dt.tz_convert(None) < snapshot]
     if tx.empty:
-        return pd.DataFrame(columns=RFM_COLUMNS, index=pd.Index([], name="user_id"), dtype=float)
+        return empty
     day = tx["timestamp"].dt.tz_convert(None).dt.normalize()
     grouped = tx.assign(day=day).groupby("user_id", sort=True)
     out = pd.DataFrame(
@@ -79,12 +107,13 @@ def rfm(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
             "last": grouped["day"].max(),
             "first": grouped["day"].min(),
             "frequency": grouped["day"].nunique().astype(float),
-            "monetary": grouped["amount"].sum().astype(float),
         }
     )
+    cents = grouped["amount_cents"].sum().to_numpy(np.int64)  # exact
+    out["monetary"] = cents / 100
+    out["avg_order_value"] = cents / (100 * out["frequency"].to_numpy())
     out["recency_days"] = (snapshot - out["last"]).dt.days.astype(float)
     out["tenure_days"] = (snapshot - out["first"]).dt.days.astype(float)
-    out["avg_order_value"] = out["monetary"] / out["frequency"]
     return out[RFM_COLUMNS]
 
 
@@ -159,10 +188,25 @@ def conversation_features(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_features(
-    transactions: pd.DataFrame, events: pd.DataFrame, as_of: dt.date | None = None
+    transactions: pd.DataFrame | None,
+    events: pd.DataFrame | None,
+    as_of: dt.date | None = None,
 ) -> tuple[pd.DataFrame, dt.date]:
-    """Join RFM and conversation features for every user seen in either source."""
-    as_of = as_of or default_as_of(transactions)
+    """Join RFM and conversation features for every user seen in either source; a missing
+    source (None) leaves its side empty, as the module docstring says."""
+    if transactions is None and events is None:
+        raise InputError("no source: give transactions, conversations (events) or both")
+    if transactions is None:
+        transactions = pd.DataFrame(
+            {
+                "user_id": pd.Series(dtype=str),
+                "timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                "amount_cents": pd.Series(dtype=np.int64),
+            }
+        )
+    if events is None:
+        events = pd.DataFrame(columns=EVENT_COLUMNS)
+    as_of = as_of or default_as_of(transactions, events)
     money = rfm(transactions, as_of)
     talk = conversation_features(events)
     users = money.index.union(talk.index)

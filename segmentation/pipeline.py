@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.urls import redact_url
@@ -30,10 +29,11 @@ from segmentation.config import (
 )
 from segmentation.engines import Engine
 from segmentation.errors import InputError, SegmentationError
+from segmentation.progress import Progress, bars, steps, write
 
 
 def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    write(message)  # tqdm.write: a line between progress bars
 
 
 def _stdout(message: str) -> None:
@@ -42,8 +42,10 @@ def _stdout(message: str) -> None:
 
 @dataclass(frozen=True)
 class Console:
-    say: Callable[[str], None] = _stderr  # progress and warnings
+    say: Callable[[str], None] = _stderr  # notes on progress (off with --quiet)
     show: Callable[[str], None] = _stdout  # results a script reads
+    warn: Callable[[str], None] = _stderr  # warnings about the data: always shown
+    progress: Progress = field(default_factory=bars)  # progress bars (segmentation/progress.py)
 
 
 CONSOLE = Console()
@@ -72,34 +74,46 @@ def connect(target: RedisTarget):
 def export_events(source: str, output: str, pseudonym_key: bytes, console=CONSOLE) -> Path:
     from segmentation.export import export
 
-    path, rows = export(source, output, pseudonym_key)
+    with console.progress("export", unit="records") as bar:
+        path, rows = export(source, output, pseudonym_key, on_record=bar.update)
     console.say(f"exported {rows} user messages to {path} (user ids pseudonymized)")
     return path
 
 
 def make_features(config: FeaturesConfig, pseudonym_key: bytes, console=CONSOLE) -> Path:
     from core.pseudonyms import pseudonymize_frame
+    from segmentation.card_data import record_sources
     from segmentation.features import build_features, read_events
     from segmentation.tables import write_table
     from segmentation.transactions import load_transactions
 
     columns = config.columns
-    loaded = load_transactions(
-        config.transactions,
-        user_col=columns.user,
-        time_col=columns.time,
-        amount_col=columns.amount,
-        category_col=columns.category,
-    )
-    if loaded.duplicates_dropped:
-        console.say(
-            f"warning: {config.transactions}: dropped {loaded.duplicates_dropped} duplicate rows"
-        )
-    # CRM ids and exported ids meet as pseudonyms; ids that already are ones are kept.
-    transactions = pseudonymize_frame(loaded.frame, "user_id", pseudonym_key)
-    events = pseudonymize_frame(read_events(config.events), "user_id", pseudonym_key)
-    features, as_of = build_features(transactions, events, config.as_of)
-    path = write_table(features, config.output)
+    with steps(console.progress, "features", 4) as phase:
+        phase("reading transactions")
+        # CRM ids and exported ids meet as pseudonyms; ids that already are ones are kept.
+        # Either source may be missing: its side of the features is then empty.
+        transactions = events = None
+        if config.transactions:
+            loaded = load_transactions(
+                config.transactions,
+                user_col=columns.user,
+                time_col=columns.time,
+                amount_col=columns.amount,
+                category_col=columns.category,
+                order_col=columns.order,
+            )
+            if loaded.warning():
+                console.warn(loaded.warning())
+            transactions = pseudonymize_frame(loaded.frame, "user_id", pseudonym_key)
+        phase("reading events")
+        if config.events:
+            events = pseudonymize_frame(read_events(config.events), "user_id", pseudonym_key)
+        phase("building features")
+        features, as_of = build_features(transactions, events, config.as_of)
+        phase("writing")
+        path = write_table(features, config.output)
+        sources = (config.transactions, transactions), (config.events, events)
+        record_sources(path, *sources, as_of, len(features))  # for the model card
     console.say(f"features for {len(features)} users as of {as_of} written to {config.output}")
     return path
 
@@ -116,7 +130,12 @@ def select_model(config: SelectConfig, engine: Engine, console=CONSOLE) -> dict:
     covariance_types = _names(config.covariance_types) if config.covariance_types else None
     engine.check_select(algorithms, covariance_types)
     started = time.perf_counter()
-    swept = engine.sweep(config, algorithms, covariance_types)
+    fits = {"gmm": len(covariance_types or engine.default_covariance_types)}
+    total = (config.k_max - config.k_min + 1) * sum(fits.get(a, 1) for a in algorithms)
+    with console.progress("select", total=total, unit="candidates") as bar:
+        swept = engine.sweep(
+            config, algorithms, covariance_types, on_candidate=lambda _: bar.update(1)
+        )
     chosen = choose(swept.candidates, config.min_share)
     summary = summarize(swept.candidates, chosen, swept.rows, swept.silhouette_sample)
     summary.update(swept.notes)
@@ -151,17 +170,20 @@ def chosen_model(config: TrainConfig) -> ModelChoice:
 
 def train_model(config: TrainConfig, engine: Engine, console=CONSOLE) -> dict:
     """Fit the chosen model, keep the previous model's ids, write the model directory."""
+    from segmentation.card import write_model_card
     from segmentation.labels import load_labels_file
     from segmentation.model_dir import copy_selection, load_previous
 
     choice = chosen_model(config)
-    engine.check_train(choice, console.say)
+    engine.check_train(choice, console.warn)
     previous = load_previous(config.previous)
     labels = load_labels_file(config.labels) if config.labels else None
-    meta = engine.train(config, choice, previous, labels)
+    with steps(console.progress, "train", engine.train_phases) as phase:
+        meta = engine.train(config, choice, previous, labels, phase)
     out = Path(config.output)
     if config.selection:
         copy_selection(config.selection, out)
+    write_model_card(out, config.features, previous)
     sizes = ", ".join(f"{s['id']}={s['persona']} ({s['share']:.0%})" for s in meta["segments"])
     console.say(f"trained {choice.algorithm} k={choice.k} on {meta['n_users']} users: {sizes}")
     for merge in meta["merges"]:
@@ -172,23 +194,32 @@ def train_model(config: TrainConfig, engine: Engine, console=CONSOLE) -> dict:
 
 def publish_model(config: PublishConfig, target: RedisTarget, console=CONSOLE) -> dict:
     """A new version of the model's assignments in Redis, activated; the publish summary."""
+    from core.redis_keys import BUCKETS
+    from segmentation.card import render, write_card
     from segmentation.model_dir import load_model_dir, write_published
-    from segmentation.publish import Keys, audit_record, publish
+    from segmentation.publish import CHUNK_BUCKETS, Keys, audit_record, new_version_id, publish
 
     meta, assignments, spec = load_model_dir(config.model_dir)
+    version = new_version_id()
+    card = render(config.model_dir, version)  # refuses a folder trained before model cards
     client = connect(target)
     started = time.perf_counter()
-    summary = publish(
-        client,
-        assignments["user_id"].tolist(),
-        assignments["segment"].tolist(),
-        audit_record(meta, config.model_dir),
-        spec,
-        Keys(target.namespace),
-        keep=config.keep,
-    )
+    with console.progress("publish", total=-(-BUCKETS // CHUNK_BUCKETS), unit="chunks") as bar:
+        summary = publish(
+            client,
+            assignments["user_id"].tolist(),
+            assignments["segment"].tolist(),
+            audit_record(meta, config.model_dir, card),
+            spec,
+            Keys(target.namespace),
+            keep=config.keep,
+            version=version,
+            on_chunk=lambda _: bar.update(1),
+            by=config.by,
+        )
     elapsed = time.perf_counter() - started
     write_published(config.model_dir, summary)
+    write_card(config.model_dir, version)
     notes = [f"published {summary['version']}: {summary['users']} users in {elapsed:.1f} s"]
     if summary["cleaned_stale"]:
         notes.append("removed stale " + ", ".join(summary["cleaned_stale"]))
@@ -199,39 +230,70 @@ def publish_model(config: PublishConfig, target: RedisTarget, console=CONSOLE) -
     return summary
 
 
+def audit_log(target: RedisTarget, version: str | None, as_json: bool, console=CONSOLE) -> None:
+    """Print the audit log (a table, or JSON), or one version's model card."""
+    from segmentation.audit_log import card_of, read_log, table
+    from segmentation.publish import Keys
+
+    keys = Keys(target.namespace)
+    client = connect(target)
+    entries = read_log(client, keys.audit)
+    if version:
+        console.show(card_of(entries, version, client.zscore(keys.versions, version) is not None))
+    elif as_json:
+        console.show(json.dumps(entries, indent=2))
+    elif not entries:
+        console.say("the audit log is empty: nothing was published yet")
+    else:
+        console.show("\n".join(table(entries)))
+
+
 def report_model(config: ReportConfig, console=CONSOLE) -> Path:
     """The HTML report of a model directory, on the features it was trained on."""
-    import joblib
-
+    from segmentation.card import render
+    from segmentation.fairness import read_audit
     from segmentation.features import read_feature_table
-    from segmentation.model_dir import PREPROCESS, load_model_dir, published_version, read_selection
+    from segmentation.model_dir import (
+        load_fitted,
+        load_model_dir,
+        published_version,
+        read_selection,
+    )
     from segmentation.preprocess import as_frame
     from segmentation.report import build_report
 
-    meta, assignments, _ = load_model_dir(config.model_dir)
-    features = read_feature_table(config.features)
-    joined = features.merge(assignments[["user_id", "segment"]], on="user_id", how="inner")
-    if joined.empty:
-        raise InputError(
-            "no user of the features table is in the model's assignments; "
-            "pass the features the model was trained on",
-            config.features,
+    with steps(console.progress, "report", 2) as phase:
+        phase("reading")
+        meta, assignments, _ = load_model_dir(config.model_dir)
+        features = read_feature_table(config.features)
+        joined = features.merge(assignments[["user_id", "segment"]], on="user_id", how="inner")
+        if joined.empty:
+            raise InputError(
+                "no user of the features table is in the model's assignments; "
+                "pass the features the model was trained on",
+                config.features,
+            )
+        pipeline = load_fitted(config.model_dir)
+        X = pipeline.transform(as_frame(joined))
+        selection = read_selection(config.model_dir, meta)
+        meta = {
+            **meta,
+            "version": published_version(config.model_dir),
+            "card": render(config.model_dir),
+            "fairness": read_audit(config.model_dir),
+        }
+        if not meta.get("hierarchical_note") and selection.get("hierarchical_note"):
+            meta["hierarchical_note"] = selection["hierarchical_note"]
+        phase("drawing")
+        path = build_report(
+            X,
+            meta["model_features"],
+            joined["segment"].to_numpy(),
+            meta,
+            selection,
+            config.output,
+            sample_size=config.sample_size,
         )
-    pipeline = joblib.load(Path(config.model_dir) / PREPROCESS)
-    X = pipeline.transform(as_frame(joined))
-    selection = read_selection(config.model_dir, meta)
-    meta = {**meta, "version": published_version(config.model_dir)}
-    if not meta.get("hierarchical_note") and selection.get("hierarchical_note"):
-        meta["hierarchical_note"] = selection["hierarchical_note"]
-    path = build_report(
-        X,
-        meta["model_features"],
-        joined["segment"].to_numpy(),
-        meta,
-        selection,
-        config.output,
-        sample_size=config.sample_size,
-    )
     console.say(f"report written to {path}")
     return path
 
@@ -258,8 +320,8 @@ def _retrain(config: RetrainConfig, engine: Engine, pseudonym_key: bytes, consol
     run = _new_run(work)
     latest = work / "latest"
     previous = str((latest / "model").resolve()) if (latest / "model").exists() else None
-    events = str(config.events)
-    if not events.endswith((".csv", ".parquet")):
+    events = config.events and str(config.events)
+    if events and not events.endswith((".csv", ".parquet")):
         events = str(run / "events.parquet")
         export_events(config.events, events, pseudonym_key, console)
     features, model = str(run / "features.parquet"), str(run / "model")
@@ -293,11 +355,16 @@ def _retrain(config: RetrainConfig, engine: Engine, pseudonym_key: bytes, consol
         engine,
         console,
     )
-    if config.publish:
-        publish_model(PublishConfig(model, config.keep), config.redis, console)
+    from segmentation.fairness import audit_before_publish
+
+    refused = audit_before_publish(config, features, model, events, pseudonym_key, console)
+    if config.publish and not refused:
+        publish_model(PublishConfig(model, config.keep, config.by), config.redis, console)
     report_model(
         ReportConfig(features, model, str(run / "report.html"), config.report_sample), console
     )
+    if refused:  # the run stays for the analyst; `latest` keeps the last published one
+        raise refused
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(run.resolve())

@@ -6,7 +6,10 @@ Key schema (namespace `pz`; names from core/redis_keys.py):
     pz:seg:active:{<bucket>}    string  the same, once per bucket (what the lookup reads)
     pz:seg:versions             zset    complete versions, scored by creation time
     pz:seg:pending              set     versions being written (cleaned up if a publish died)
-    pz:seg:<ver>:meta           hash    audit metadata (see `publish`)
+    pz:seg:<ver>:meta           hash    audit metadata (see `publish`), with the model card
+    pz:seg:audit                stream  append-only audit log (segmentation/audit_log.py):
+                                        every publish, activation and rollback; never
+                                        trimmed, retention does not touch it
     pz:seg:<ver>:model          string  JSON assigner spec (segmentation/assign.py)
     pz:seg:<ver>:b:{<bucket>}   hash    pseudonym -> segment id, bucket = crc32(pseudonym) % 16384
 
@@ -19,6 +22,9 @@ on another still see the old one (each user sees one version, never a mix of
 two). Small bucket hashes keep Redis memory per user low (listpack encoding)
 and let one pipelined HSET write a hundred users; the `{<bucket>}` hash tag
 puts a bucket beside the profiles of its users (one slot, one node).
+
+Every activation appends to the audit log in the same MULTI/EXEC (who, when, the version,
+its data fingerprint and its card), so the log outlives the versions retention deletes.
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ from core.redis_clients import is_cluster
 from core.redis_keys import (
     BUCKETS,
     active_key,
+    audit_log_key,
     bucket_active_key,
     bucket_key,
     bucket_of,
     meta_key,
     model_key,
 )
+from segmentation.audit_log import ACTIVATE, PUBLISH, ROLLBACK, append, entry, who
 from segmentation.errors import PublishError
 
 CHUNK_BUCKETS = 256  # buckets per pipeline round trip
@@ -61,6 +69,10 @@ class Keys:
     @property
     def versions(self) -> str:
         return f"{self.namespace}:seg:versions"
+
+    @property
+    def audit(self) -> str:
+        return audit_log_key(self.namespace)
 
     @property
     def pending(self) -> str:
@@ -145,10 +157,10 @@ AUDIT_FIELDS = (
 SEGMENT_AUDIT_FIELDS = ("id", "persona", "size", "share", "profile", "top_features", "traits")
 
 
-def audit_record(meta: dict, model_dir: str | Path) -> dict:
-    """What a version's meta hash records about its model (model.json's audit fields); a
-    model trained before traits existed is published without them (the action server then
-    uses each segment's persona preset)."""
+def audit_record(meta: dict, model_dir: str | Path, card: str | None = None) -> dict:
+    """What a version's meta hash records about its model (model.json's audit fields, and
+    its model card); a model trained before traits existed is published without them (the
+    action server then uses each segment's persona preset)."""
     audit = {k: meta[k] for k in AUDIT_FIELDS}
     audit["segments"] = [
         {k: s[k] for k in SEGMENT_AUDIT_FIELDS if k in s} for s in meta["segments"]
@@ -156,6 +168,8 @@ def audit_record(meta: dict, model_dir: str | Path) -> dict:
     if "trait_mapping" in meta:
         audit["trait_mapping"] = meta["trait_mapping"]
     audit["model_dir"] = str(Path(model_dir).resolve())
+    if card is not None:
+        audit["card"] = card
     return audit
 
 
@@ -169,10 +183,13 @@ def publish(
     keep: int = 5,
     version: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    by: str | None = None,
 ) -> dict:
     """Write a new version and make it active atomically; returns a summary.
 
     `on_chunk(i)` is called after each pipelined chunk (progress, and fault injection in tests).
+    The audit log gets a publish and an activate entry, by `by` (default the OS user), in
+    the activating transaction; the publish entry carries metadata's `card`.
     """
     if len(user_ids) != len(segments):
         raise PublishError("user ids and segments differ in length")
@@ -182,6 +199,7 @@ def publish(
         raise PublishError(f"version {version!r}: no braces, colons or glob characters")
     try:
         cleaned = cleanup_stale(client, keys)
+        previous = _text(client.get(keys.active))
         version = version or new_version_id()
         created = time.time()
         client.sadd(keys.pending, version)
@@ -200,10 +218,28 @@ def publish(
         if written != len(user_ids):
             raise PublishError(f"wrote {written} of {len(user_ids)} users; not activating")
 
+        published = entry(
+            PUBLISH,
+            version,
+            who(by),
+            data_fingerprint=metadata.get("data_fingerprint"),
+            users=len(user_ids),
+            card=metadata.get("card"),
+        )
+        activated = entry(
+            ACTIVATE,
+            version,
+            published["by"],
+            previous=previous,
+            data_fingerprint=metadata.get("data_fingerprint"),
+        )
+
         def complete(pipe) -> None:
             pipe.zadd(keys.versions, {version: created})
             pipe.srem(keys.pending, version)
             pipe.hset(keys.meta(version), "status", "complete")
+            append(pipe, keys.audit, published)
+            append(pipe, keys.audit, activated)
 
         activate(client, keys, version, complete)
         retired = enforce_retention(client, keys, keep)
@@ -258,8 +294,11 @@ def list_versions(client: redis.Redis, keys: Keys = DEFAULT_KEYS) -> list[dict]:
     return out
 
 
-def rollback(client: redis.Redis, to: str | None = None, keys: Keys = DEFAULT_KEYS) -> str:
-    """Make an earlier complete version active again (default: the one before the active)."""
+def rollback(
+    client: redis.Redis, to: str | None = None, keys: Keys = DEFAULT_KEYS, by: str | None = None
+) -> str:
+    """Make an earlier complete version active again (default: the one before the active),
+    logged with its card and data fingerprint, by `by` (default the OS user)."""
     versions = [_text(v) for v in client.zrevrange(keys.versions, 0, -1)]
     active = _text(client.get(keys.active))
     if to is None:
@@ -270,7 +309,16 @@ def rollback(client: redis.Redis, to: str | None = None, keys: Keys = DEFAULT_KE
         raise PublishError(
             f"version {to!r} is not a complete published version; see 'segment versions'"
         )
-    activate(client, keys, to)
+    fingerprint, card = client.hmget(keys.meta(to), ["data_fingerprint", "card"])
+    record = entry(
+        ROLLBACK,
+        to,
+        who(by),
+        previous=active,
+        data_fingerprint=_text(fingerprint),
+        card=_text(card),
+    )
+    activate(client, keys, to, lambda pipe: append(pipe, keys.audit, record))
     return to
 
 

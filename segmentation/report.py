@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from segmentation.fairness_report import report_section
+from segmentation.report_card import card_html
 from segmentation.report_data import (
     MAX_TSNE_ROWS,
     MIN_TSNE_ROWS,
@@ -83,6 +85,8 @@ def build_report(
         _merges_html(model_meta.get("merges") or []),
         _movement_html(model_meta.get("moved")),
         _hierarchical_html(model_meta.get("hierarchical_note")),
+        card_html(model_meta.get("card")),
+        report_section(model_meta.get("fairness")),
     ]
     path = Path(out_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +121,8 @@ def _header_html(meta: dict[str, Any], n_rows: int, n_segments: int) -> str:
             ("profiles", "Profiles"),
             ("maps", "Maps"),
             ("changes", "Changes"),
+            ("card", "Model card"),
+            ("fairness", "Fairness"),
         )
     )
     return (

@@ -13,6 +13,7 @@ algorithm and k in `segment train`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -97,8 +98,10 @@ def sweep(
     silhouette_sample: int = 10_000,
     hierarchical_sample: int = 5_000,
     random_state: int = 0,
+    on_candidate: Callable[[Candidate], None] | None = None,
 ) -> list[Candidate]:
-    """Fit every candidate on X (already a sample for large data) and score it."""
+    """Fit every candidate on X (already a sample for large data) and score it;
+    `on_candidate` is called after each (progress)."""
     rng = check_random_state(random_state)
     n = X.shape[0]
     ks = [k for k in k_values if 2 <= k < n]
@@ -106,12 +109,18 @@ def sweep(
         raise SegmentationError(f"need at least 3 distinct users to compare segmentations, got {n}")
     sil_idx = rng.choice(n, min(n, silhouette_sample), replace=False)
     out: list[Candidate] = []
+
+    def add(candidate: Candidate) -> None:
+        out.append(candidate)
+        if on_candidate:
+            on_candidate(candidate)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on tiny or degenerate data
         if "kmeans" in algorithms:
             for k in ks:
                 km = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(X)
-                out.append(
+                add(
                     Candidate(
                         "kmeans",
                         k,
@@ -127,7 +136,7 @@ def sweep(
                         k, covariance_type=cov, reg_covar=1e-4, random_state=random_state
                     ).fit(X)
                     labels = gm.predict(X)
-                    out.append(
+                    add(
                         Candidate(
                             "gmm",
                             k,
@@ -139,7 +148,8 @@ def sweep(
                         )
                     )
         if "ward" in algorithms:
-            out += _ward_candidates(X, ks, hierarchical_sample, sil_idx, rng)
+            for candidate in _ward_candidates(X, ks, hierarchical_sample, sil_idx, rng):
+                add(candidate)
     return out
 
 

@@ -9,6 +9,11 @@ standard deviation, 1 when it is 0); `region` is one-hot encoded over its
 sorted values. One difference: the median is Spark's `percentile_approx`
 (rank error at most 1/MEDIAN_ACCURACY of the rows), an order statistic, where
 numpy averages the two middle values.
+
+The table itself comes from `segment features` for both engines (pandas,
+segmentation/features.py and transactions.py): transactions are read, their
+repeated order rows dropped and their amounts summed in exact cents in one place,
+so `--engine spark` sees the same numbers.
 """
 
 from __future__ import annotations
@@ -133,7 +138,7 @@ def spark_log1p(column):
 class SparkPreprocessor:
     """segmentation/preprocess.py on Spark: `fit` collects the statistics in one pass,
     `transform` adds the `features` vector, `to_sklearn` returns the equivalent fitted
-    ColumnTransformer (saved as preprocess.joblib, compiled into the assigner spec)."""
+    ColumnTransformer (saved as preprocess.skops, compiled into the assigner spec)."""
 
     def fit(self, frame) -> SparkPreprocessor:
         from pyspark.sql import functions as F

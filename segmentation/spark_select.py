@@ -7,6 +7,8 @@ and `selection.summarize` then pick and report as for scikit-learn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from segmentation.segments import SILHOUETTE_SAMPLE
@@ -24,8 +26,10 @@ def sweep_spark(
     sample: int = 50_000,
     silhouette_sample: int = SILHOUETTE_SAMPLE,
     random_state: int = 0,
+    on_candidate: Callable[[Candidate], None] | None = None,
 ) -> tuple[list[Candidate], int]:
-    """selection.sweep on Spark, on a sample of about `sample` users: (candidates, rows)."""
+    """selection.sweep on Spark, on a sample of about `sample` users: (candidates, rows);
+    `on_candidate` is called after each (progress)."""
     from pyspark import StorageLevel
 
     table = read_features(spark, path)
@@ -64,6 +68,8 @@ def sweep_spark(
                     candidate.bic = float(-2 * total + params * np.log(rows))
                     candidate.aic = float(-2 * total + 2 * params)
                 out.append(candidate)
+                if on_candidate:
+                    on_candidate(candidate)
     finally:
         X.unpersist()
     return out, rows

@@ -217,6 +217,33 @@ def test_thumbs_down_asks_why_and_typed_feedback_works_too(stack: Stack):
     assert [(e["rating"], e["reason"]) for e in rated] == [("down", ""), ("down", "too_expensive")]
 
 
+def test_the_survey_after_a_recommendation_through_rasa(stack: Stack):
+    """Goodbye asks the survey once; a score outside 1-5 is asked again; the score and the
+    comment are stored with the decision and the arm (actions/survey.py)."""
+    stack.set_profile("user_surveyed", segment="casual_browser")
+    stack.say("user_surveyed", "recommend me a tablet")
+
+    goodbye = stack.messages("user_surveyed", "bye")
+    bad = stack.say("user_surveyed", '/survey_rate{"satisfaction": 6}')
+    ask = stack.say("user_surveyed", '/survey_rate{"satisfaction": 2}')
+    thanks = stack.say("user_surveyed", "too many <b>cards</b>")
+    again = stack.messages("user_surveyed", "bye")
+
+    assert goodbye[-1]["text"].startswith("Before you go: how satisfied are you")
+    assert goodbye[-1]["buttons"][3]["payload"] == '/survey_rate{"satisfaction": 4}'
+    assert bad.startswith("Please choose a score from 1") and "how satisfied" in bad
+    assert ask.startswith("Thanks! Anything you'd like to add?")
+    assert thanks == "Thank you for your feedback!"
+    assert not any("how satisfied" in m.get("text", "") for m in again)  # once
+    entries = [e for _, e in stack.redis.xrange("pz:surveys") if e["user"] == "user_surveyed"]
+    assert [(e["kind"], e["satisfaction"], e["comment"]) for e in entries] == [
+        ("score", "2", ""),
+        ("comment", "2", "too many <b>cards</b>"),
+    ]
+    exposure = stack.redis.hgetall("pz:exp:reco-intro:u:user_surveyed")
+    assert entries[0]["arm"] == exposure["variant"] and entries[0]["segment"] == "casual_browser"
+
+
 def test_wording_edits_reach_users_without_training_or_restart(stack: Stack):
     """The action server re-reads the catalogue; the model and the servers stay as they are."""
     path = VAR / "e2e-catalogue.yml"
@@ -609,6 +636,8 @@ def test_web_chat_in_a_real_browser(gateway: str, persona: str, expected: str, s
             str(shot),
             "--rate",
             "Helpful",
+            "--survey",
+            "quick & <i>helpful</i>",
         ],
         capture_output=True,
         text=True,
@@ -622,6 +651,15 @@ def test_web_chat_in_a_real_browser(gateway: str, persona: str, expected: str, s
     assert result["emoji"]["coloured"] > 100, result["emoji"]
     rated = [e for _, e in stack.redis.xrange("pz:feedback") if e["user"] == result["sender"]]
     assert [e["rating"] for e in rated] == ["up"]
+    # Close chat after the recommendation: the survey in the panel, then the chat closes.
+    survey = result["survey"]
+    assert survey["stillOpen"] == "open" and survey["thanks"] == "Thank you for your feedback!"
+    assert survey["closed"].startswith("Chat closed.") and survey["inputDisabled"]
+    answers = [e for _, e in stack.redis.xrange("pz:surveys") if e["user"] == result["sender"]]
+    assert [(e["satisfaction"], e["comment"]) for e in answers] == [
+        ("4", ""),
+        ("4", "quick & <i>helpful</i>"),
+    ]
     assert shot.stat().st_size > 10_000
 
 

@@ -132,6 +132,8 @@ def _why_not_reuse(stamp, problem, wanted: dict, options: DemoOptions) -> str | 
         return "the pseudonym key changed, so the published ids would not match"
     if not (Path(stamp["run"]) / "model" / "model.json").is_file():
         return f"the model directory {Path(stamp['run']) / 'model'} is missing"
+    if not (Path(stamp["run"]) / "model" / "card.json").is_file():
+        return "the model was saved before model cards (with pickle)"
     return None
 
 

@@ -3,6 +3,9 @@
 //   POST /v1/chat    {"message"} with "Authorization: Bearer <token>" and "X-Timezone"
 //                    -> {"sender", "messages": [{"text", "buttons"} | {"custom"}], "fallback"}
 // A "custom" message is a rich answer (cards, a comparison table, a cart): rich.js draws it.
+// Close chat after a recommendation (an answer with thumbs buttons) says goodbye through the
+// gateway, so the assistant can ask its post-conversation survey (actions/survey.py): the
+// question stays in the panel until it is answered or skipped, then the chat closes.
 // Every text from the server is rendered with textContent, never as HTML.
 "use strict";
 
@@ -30,6 +33,7 @@
     composer: $("composer"),
     input: $("message-input"),
     send: $("send"),
+    close: $("close-chat"),
   };
 
   // session: {token, sender, persona, expiresAt}; generation invalidates stale responses
@@ -38,6 +42,8 @@
   let busy = false;
   let inflight = null;
   let signingIn = false;
+  let recommended = false; // a recommendation (rated with thumbs) was shown
+  let closing = false; // Close chat was pressed: close once no survey question is open
 
   function timeZone() {
     try {
@@ -86,6 +92,7 @@
     ui.input.disabled = !canChat;
     ui.send.disabled = !canChat;
     for (const chip of ui.chips) chip.disabled = !canChat;
+    ui.close.disabled = !session || busy;
     ui.input.placeholder = session ? "Ask about phones, laptops, deals…" : "Sign in to start chatting";
     if (canChat && hadFocus) ui.input.focus();
   }
@@ -150,6 +157,9 @@
     inflight = controller;
     session = null;
     signingIn = true;
+    recommended = false;
+    closing = false;
+    document.body.dataset.chat = "open";
     clearPane();
     ui.whoami.textContent = `Signing in as ${personaLabel(persona)}…`;
     ui.signin.disabled = true;
@@ -293,6 +303,7 @@
       if (!shownAny) {
         addNotice("The assistant had nothing to say to that. Try asking another way.");
       }
+      afterReply(data.messages);
     } catch (err) {
       if (gen !== generation) return;
       const msg = failureText(err, controller);
@@ -304,6 +315,47 @@
       }
     }
   }
+
+  function payloadsOf(messages) {
+    const out = [];
+    for (const m of messages) {
+      if (!m || !Array.isArray(m.buttons)) continue;
+      for (const b of m.buttons) if (b && typeof b.payload === "string") out.push(b.payload);
+    }
+    return out;
+  }
+
+  // Remember a recommendation; while closing, close unless a survey question is open.
+  function afterReply(messages) {
+    const payloads = payloadsOf(messages);
+    if (payloads.some((p) => p.startsWith("/feedback_"))) recommended = true;
+    if (closing && !payloads.some((p) => p.startsWith("/survey_"))) closeChat();
+  }
+
+  function closeChat() {
+    if (inflight) inflight.abort();
+    inflight = null;
+    generation += 1;
+    closing = false;
+    recommended = false;
+    session = null;
+    setWaiting(false);
+    ui.whoami.textContent = "Not signed in";
+    addNotice("Chat closed. Thanks for visiting Voltmart! Sign in to start a new conversation.");
+    for (const b of ui.messages.querySelectorAll(".replies button")) b.disabled = true;
+    document.body.dataset.chat = "closed";
+    refreshControls();
+  }
+
+  ui.close.addEventListener("click", () => {
+    if (busy || !session) return;
+    if (closing || !recommended) {
+      closeChat(); // a second press closes at once
+      return;
+    }
+    closing = true;
+    sendMessage("/goodbye", "Goodbye").catch(() => {});
+  });
 
   ui.signinForm.addEventListener("submit", (ev) => {
     ev.preventDefault();

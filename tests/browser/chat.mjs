@@ -4,9 +4,13 @@
 //   node tests/browser/chat.mjs --url http://127.0.0.1:PORT --persona bargain_hunter \
 //     --message "can you recommend a phone?" --expect "Best value smartphones" \
 //     --screenshot var/shot.png [--timeout 30000] [--viewport 390x844] [--rate Helpful] [--shop]
+//     [--survey "a comment"]
 //
 // --rate also draws the quick reply's emoji (👍) in a canvas with the page's own font
 // stack and counts coloured pixels: without a colour emoji font it is a black box.
+// --survey presses Close chat after the answer, waits for the survey question in the panel,
+// presses the score 4, types the comment at the comment question and waits for the chat to
+// close (body[data-chat=closed]).
 // --shop expects product cards under the answer, clicks "Compare" on the first card
 // (waits for the comparison table) and then "Add to cart" (waits for the cart answer).
 // Picks the persona, signs in, waits for the "Signed in as" header, sends the
@@ -53,6 +57,7 @@ function parseOptions(argv) {
       viewport: { type: "string", default: "1280x800" },
       rate: { type: "string" },
       shop: { type: "boolean", default: false },
+      survey: { type: "string" },
     },
   });
   for (const name of ["url", "persona", "message", "expect"]) {
@@ -135,13 +140,15 @@ async function run(opts, state) {
   if (opts.rate) emoji = await emojiPixels(page);
   let shop = null;
   if (opts.shop) shop = await shopFlow(page, opts.timeout);
+  let survey = null;
+  if (opts.survey) survey = await surveyFlow(page, opts.survey, opts.timeout);
 
   if (opts.screenshot) await screenshot(page, opts.screenshot);
   if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join("; ")}`);
   const sender = (/Signed in as (\S+)/.exec(header) || [])[1] || "";
   return {
     ok: true, persona: opts.persona, sender, reply: replies[botsBefore] ?? replies[0], rated,
-    emoji, shop,
+    emoji, shop, survey,
   };
 }
 
@@ -194,6 +201,34 @@ async function shopFlow(page, timeout) {
   const added = page.locator(".msg.bot").nth(before);
   await waitFor(page, added, null, "the answer to Add to cart", timeout);
   return { names, stock, columns, rows, addedName, added: (await added.textContent()).trim() };
+}
+
+async function surveyFlow(page, comment, timeout) {
+  const idle = () => page.waitForFunction(
+    () => document.getElementById("typing")?.hidden !== false, null, { timeout });
+  await idle();
+  await page.getByTestId("close-chat").click();
+  const question = page.locator(".msg.bot", { hasText: "how satisfied are you" }).last();
+  await waitFor(page, question, null, "the survey question after Close chat", timeout);
+  await idle();
+  const stillOpen = await page.evaluate(() => document.body.dataset.chat);
+  await page.locator(".replies").last().locator(".chip.reply", { hasText: /^4$/ }).click();
+  const ask = page.locator(".msg.bot", { hasText: "Anything you'd like to add?" }).last();
+  await waitFor(page, ask, null, "the comment question", timeout);
+  await idle();
+  const input = page.getByTestId("message-input");
+  await input.fill(comment);
+  await input.press("Enter");
+  await page.waitForFunction(() => document.body.dataset.chat === "closed", null, { timeout });
+  const bots = await page.locator(".msg.bot").allTextContents();
+  const notices = await page.locator(".msg.notice").allTextContents();
+  return {
+    question: (await question.textContent()).trim(),
+    stillOpen,
+    thanks: bots[bots.length - 1].trim(),
+    closed: notices[notices.length - 1].trim(),
+    inputDisabled: await page.getByTestId("message-input").isDisabled(),
+  };
 }
 
 // Wait for a locator (optionally with text matching re), but fail early with the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from core.redis_keys import UserKeys
 from experiments.config import load_experiments
 from experiments.decisions import Decision, DecisionStore
 from experiments.exposures import ExposureStore
+from experiments.surveys import SurveyStore
 from gateway.ratelimit import RateLimit, RateLimiter
 from personalization.store import ProfileStore
 from privacy.audit import find_traces
@@ -86,10 +88,15 @@ async def fill(
     for spec in specs.values():
         if await exposures.expose(spec, user, "bargain_hunter"):
             await exposures.convert(spec, user)
+    # a session start the next day: a return (experiments/exposures.py)
+    await exposures.session_started(user, list(specs), now=time.time() + 86400)
     decisions = DecisionStore(client, namespace)
     decision = Decision(user, "bargain_hunter", "recommend", "v", "base", "bandit", 0.5, ("base",))
     await decisions.record(decision)
     await decisions.feedback(decision.id, user, "down", "too_expensive")
+    surveys = SurveyStore(client, namespace)
+    assert await surveys.score(decision.id, user, 4, "3") == "stored"
+    assert await surveys.comment(decision.id, user, f"{user} liked it", "3") == "stored"
     tracker_store, lock_store = rasa_stores(redis_url, namespace, key)
     await tracker_store.save(DialogueStateTracker.from_events(user, [UserUttered("hello")]))
     lock_store.issue_ticket(user)
@@ -120,7 +127,8 @@ async def test_after_erasure_no_key_or_entry_names_the_user(redis_url, ns, keyri
     assert counts["segment_versions"] == 2 and counts["decisions"] == 1
     assert counts["stream:events"] == 2 and counts["stream:events:dead"] == 1
     assert counts["stream:feedback"] == 1 and counts["stream:decisions"] == 1
-    assert counts["experiment_exposures"] >= 2
+    assert counts["stream:surveys"] == 2  # the score and the comment
+    assert counts["experiment_exposures"] >= 3  # exposure, its index, the returns index
     # Bob is untouched; aggregates keep their counts without ids.
     assert await find_traces(client, [BOB], f"{namespace}:*") == bob_before
     assert await client.exists(UserKeys(namespace, keyring.pseudonym_key).profile(BOB))
@@ -177,10 +185,16 @@ async def test_export_shows_every_store_in_plain_text(redis_url, ns, keyring):
     assert set(data["segments"]["by_version"]) == {"v1a", "v2a"}
     assert data["live_features"]["purchases"] == "1"
     assert data["experiments"] and data["decisions"][0]["rating"] == "down"
+    assert data["decisions"][0]["satisfaction"] == "4"
+    assert data["decisions"][0]["comment"] == f"{ALICE} liked it"
+    assert [(s["kind"], s["satisfaction"]) for s in data["surveys"]] == [
+        ("score", "4"),
+        ("comment", "4"),
+    ]
     assert data["conversation"]["messages"][0]["text"] == "hello"
     text = readable(data)
     assert "Personalization: granted" in text and "email: alice:42@example.mail" in text
-    assert "forget me" in text
+    assert "forget me" in text and "1 survey answer(s)" in text
     keys = UserKeys(namespace, keyring.pseudonym_key)
     assert "(encrypted)" in str(await export_user(client, namespace, ALICE, None, keys=keys))
 

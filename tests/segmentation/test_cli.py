@@ -307,4 +307,4 @@ def test_unexpected_errors_are_one_line_without_traceback(tmp_path, capsys, monk
     monkeypatch.setitem(cli.COMMANDS, "versions", boom)
     code = main(["versions"])
     err = capsys.readouterr().err
-    assert code in (1, 2) and err.startswith("Error: ") and "Traceback" not in err
+    assert code == 3 and err.startswith("Error: ") and "Traceback" not in err

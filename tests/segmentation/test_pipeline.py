@@ -38,6 +38,7 @@ def test_select_then_train_report_progress_through_the_console(features_file, tm
     train = TrainConfig(str(features_file), str(tmp_path / "model"), str(selection))
     meta = train_model(train, SklearnEngine(), messages.console())
     assert len(meta["segments"]) == 5 and (tmp_path / "model" / "selection.json").exists()
+    assert (tmp_path / "model" / "card.md").read_text().startswith("# Model card: segments")
     assert messages[0].startswith("compared ") and messages[-1].startswith("model written to")
     assert capsys.readouterr() == ("", "")  # everything went through the console
     again = train_model(

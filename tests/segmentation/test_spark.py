@@ -12,7 +12,6 @@ import pickle
 import uuid
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,6 +24,7 @@ from segmentation.assign import SegmentAssigner
 from segmentation.cli import main
 from segmentation.clusters import cluster_sums, merge_small_stats
 from segmentation.errors import SegmentationError
+from segmentation.model_dir import ESTIMATOR, load_fitted
 from segmentation.preprocess import as_frame, compile_preprocessor, make_preprocessor
 from segmentation.publish import Keys
 from segmentation.spark_features import FEATURES, SparkPreprocessor, read_features
@@ -136,7 +136,7 @@ def test_spark_trains_and_its_spec_places_users_alike(planted, spark_dirs, sklea
         assigner.predict_many(features.to_dict("records")), index=features["user_id"]
     )
     assert (placed.loc[ours.index] == ours).mean() >= 0.999
-    model = joblib.load(model_dir / "model.joblib")
+    model = load_fitted(model_dir, ESTIMATOR)  # skops, with the project's types only
     assert isinstance(model, SparkSegmentModel) and model.n_clusters_ == 5
 
 
@@ -237,10 +237,10 @@ def test_publishing_the_spark_output(spark_dirs, sklearn_dir, redis_url, capsys)
 
 
 def test_the_saved_preprocessing_is_the_one_the_spec_and_report_use(planted, spark_dirs):
-    """`segment report` transforms features with preprocess.joblib; it must match the spec."""
+    """`segment report` transforms features with preprocess.skops; it must match the spec."""
     features, _ = planted
     model_dir = spark_dirs["kmeans"]
-    pipeline = joblib.load(model_dir / "preprocess.joblib")
+    pipeline = load_fitted(model_dir)
     assigner = SegmentAssigner(json.loads((model_dir / "assigner.json").read_text()))
     rows = features.head(200)
     expected = assigner.transform_many(rows.to_dict("records"))

@@ -1,4 +1,5 @@
-"""Transactions loading: renamed columns, one-line errors with file, row and column, duplicates."""
+"""Transactions loading: renamed columns, one-line errors with file, row and column, exact
+cents, and repeated rows (kept without an order id, dropped as repeated order rows with one)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ def test_renamed_columns_are_read_through_the_col_arguments(tmp_path):
     assert loaded.path == str(path)
     assert loaded.duplicates_dropped == 0
     frame = loaded.frame
-    assert list(frame.columns) == ["user_id", "timestamp", "amount", "category"]
+    assert list(frame.columns) == ["user_id", "timestamp", "amount_cents", "amount", "category"]
     assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert frame["amount_cents"].dtype == "int64"
+    assert frame["amount_cents"].tolist() == [1999, 120000, 0]
     assert frame["amount"].dtype == "float64"
     assert frame["user_id"].tolist() == ["u1", "u2", "u1"]
     assert frame["timestamp"].tolist() == [
@@ -81,22 +84,77 @@ def test_naive_zoned_and_date_only_timestamps(tmp_path):
     ]
 
 
-def test_exact_duplicate_rows_are_dropped_and_counted(tmp_path):
-    path = write(
-        tmp_path,
-        "order,user_id,timestamp,amount\n"
-        + (
-            "o1,u1,2026-01-05,10\n"
-            "o1,u1,2026-01-05,10\n"
-            "o2,u1,2026-01-05,10\n"  # same purchase data, another order: kept
-            "o1,u1,2026-01-05,10\n"
-            "o3,u2,2026-01-06,7.5\n"
-        ),
+def test_identical_rows_without_an_order_id_are_all_purchases(tmp_path):
+    # Two identical headphones bought the same day, twice: four real purchases.
+    body = "u1,2026-01-05,10,audio\n" * 4 + "u2,2026-01-06,7.5,\n"
+    loaded = load_transactions(write(tmp_path, HEADER + body))
+    assert loaded.duplicates_dropped == 0 and loaded.warning() is None
+    assert loaded.frame["user_id"].tolist() == ["u1"] * 4 + ["u2"]
+    assert loaded.frame["amount_cents"].tolist() == [1000] * 4 + [750]
+
+
+ORDERS = (
+    "order_id,user_id,timestamp,amount,category,sku\n"
+    "o1,u1,2026-01-05,10,audio,A\n"
+    "o1,u1,2026-01-05,10,audio,B\n"  # another line item of o1 (differs in sku): kept
+    "o1,u1,2026-01-05,10.00,audio,A\n"  # o1's first row delivered again (10.00 == 10)
+    "o2,u1,2026-01-05,10,audio,A\n"  # same item data, another order: kept
+    "o1, u1 ,2026-01-05T00:00:00Z,10,audio,A\n"  # o1's first row again, as written otherwise
+    "o1,u1,2026-01-05,10,phones,A\n"  # differs in category: kept
+    "o3,u2,2026-01-06,7.5,,C\n"
+    "o3,u2,2026-01-06,7.5,,C\n"  # o3 again
+)
+
+
+def test_with_an_order_column_repeated_rows_of_an_order_are_dropped_and_counted(tmp_path):
+    path = write(tmp_path, ORDERS)
+    loaded = load_transactions(path, order_col="order_id")
+    assert loaded.duplicates_dropped == 3
+    assert loaded.frame["amount_cents"].tolist() == [1000, 1000, 1000, 1000, 750]
+    assert loaded.frame["category"].tolist() == ["audio", "audio", "audio", "phones", ""]
+    assert loaded.frame.index.tolist() == [0, 1, 2, 3, 4]
+    assert loaded.warning() == (
+        f"warning: {path}: dropped 3 row(s) that repeat an earlier row of the same order "
+        "(column 'order_id') in every column: duplicate deliveries of the export"
     )
-    loaded = load_transactions(path)
-    assert loaded.duplicates_dropped == 2
-    assert loaded.frame["user_id"].tolist() == ["u1", "u1", "u2"]
-    assert loaded.frame.index.tolist() == [0, 1, 2]
+    assert load_transactions(path).duplicates_dropped == 0  # no order column: all 8 kept
+    assert len(load_transactions(path).frame) == 8
+
+
+def test_order_column_missing_from_the_file_suggests_the_closest(tmp_path):
+    path = write(tmp_path, ORDERS)
+    with pytest.raises(InputError) as caught:
+        load_transactions(path, order_col="order")
+    assert str(caught.value) == (
+        f"{path}: column 'order' not found (columns: order_id, user_id, timestamp, amount, "
+        "category, sku); did you mean 'order_id'? pass --order-col"
+    )
+
+
+def test_empty_order_id_is_refused(tmp_path):
+    path = write(
+        tmp_path, "order_id,user_id,timestamp,amount\no1,u1,2026-01-05,1\n ,u1,2026-01-05,1\n"
+    )
+    with pytest.raises(InputError, match=r"row 2, column 'order_id': empty order id; fill it in"):
+        load_transactions(path, order_col="order_id")
+
+
+def test_only_an_order_id_and_no_amount_is_refused(tmp_path):
+    path = write(tmp_path, "order_id,user_id,timestamp\no1,u1,2026-01-05\n")
+    with pytest.raises(InputError) as caught:
+        load_transactions(path, order_col="order_id")
+    assert str(caught.value) == (
+        f"{path}: column 'amount' not found (columns: order_id, user_id, timestamp); "
+        "pass --amount-col"
+    )
+
+
+def test_amounts_are_read_exactly_as_cents(tmp_path):
+    amounts = ["19.99", "0.1", "0.2", "+3.5", ".5", "7.", "19.990", "0012.30", " 4 ", "0"]
+    body = "".join(f"u1,2026-01-05,{a},\n" for a in amounts)
+    frame = load_transactions(write(tmp_path, HEADER + body)).frame
+    assert frame["amount_cents"].tolist() == [1999, 10, 20, 350, 50, 700, 1999, 1230, 400, 0]
+    assert frame["amount"].tolist() == [19.99, 0.1, 0.2, 3.5, 0.5, 7.0, 19.99, 12.3, 4.0, 0.0]
 
 
 def test_blank_lines_are_skipped_but_counted_in_row_numbers(tmp_path):
@@ -148,6 +206,16 @@ BAD_ROWS = [
     ('u1,2026-01-05,"1,5",x\n', 1, "amount", "'1,5' is not a number"),
     ("u1,2026-01-05,NaN,x\n", 1, "amount", "'NaN' is not a number"),
     ("u1,2026-01-05,inf,x\n", 1, "amount", "'inf' is not a number"),
+    ("u1,2026-01-05,1e3,x\n", 1, "amount", "'1e3' is not a number"),
+    ("u1,2026-01-05,.,x\n", 1, "amount", "'.' is not a number"),
+    ("u1,2026-01-05,1,x\nu1,2026-01-05,$5,x\n", 2, "amount", "'$5' is not a number"),
+    (
+        "u1,2026-01-05,1,x\nu1,2026-01-05,19.999,x\n",
+        2,
+        "amount",
+        "amount '19.999' has more than 2 decimal places (a fraction of a cent); round amounts",
+    ),
+    ("u1,2026-01-05,12345678901234,x\n", 1, "amount", "too large (at most 13 digits"),
     ("u1,2026-01-05,,x\n", 1, "amount", "empty amount"),
     (
         "u1,2026-01-05,1,x\nu1,2026-01-06,-4.99,x\n",
