@@ -8,6 +8,7 @@ stores it with the version and in the audit log, and `segment report` shows the 
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def _selection(selection: dict) -> str:
         f" {chosen['covariance_type']}" if chosen.get("covariance_type") else ""
     )
     lines = ["## Selection", "", f"Chosen: {choice}.", "", "Rule:", "", "```"]
-    lines += [str(selection.get("rule", "")), "```"]
+    lines += [inspect.cleandoc(str(selection.get("rule", ""))), "```"]
     cands = sorted(selection.get("candidates") or [], key=lambda c: -(c.get("silhouette") or -9))
     if cands:
         names = ["algorithm", "k", "covariance_type", "silhouette", "davies_bouldin"]

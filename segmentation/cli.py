@@ -8,7 +8,9 @@ show progress bars on a terminal; `--quiet` keeps only results, warnings and err
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
 from dataclasses import fields
@@ -242,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `segment audit-log | head`: the reader has what it wanted
+        with contextlib.suppress(OSError, ValueError):  # no flush error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the analyst gets one line; --debug shows the rest
         if args.debug:
             raise

@@ -26,10 +26,22 @@ EXIT_CODES = """exit codes:
 Long steps show progress bars when stderr is a terminal; --quiet turns them off."""
 
 
+QUIET = "no progress bars or notes; results, warnings and errors still show"
+DEBUG = "show tracebacks"
+
+
 class _StepParser(argparse.ArgumentParser):
     """A subcommand's parser; at least one of the options in `one_of` must be given."""
 
     one_of: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # also after the subcommand, where analysts type them; SUPPRESS keeps the global value
+        self.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET
+        )
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG)
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
@@ -137,13 +149,8 @@ def parser(commands: dict) -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    root.add_argument("--debug", action="store_true", help="show tracebacks")
-    root.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        help="no progress bars or notes; results, warnings and errors still show",
-    )
+    root.add_argument("--debug", action="store_true", help=DEBUG)
+    root.add_argument("-q", "--quiet", action="store_true", help=QUIET)
     sub = root.add_subparsers(
         dest="command",
         required=True,

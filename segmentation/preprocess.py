@@ -7,6 +7,8 @@ path can transform one user's features without pandas in microseconds.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -36,7 +38,8 @@ class MedianImputer(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=float)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": handled below
             medians = np.nanmedian(X, axis=0) if X.size else np.zeros(X.shape[1])
         self.statistics_ = np.where(np.isnan(medians), 0.0, medians)
         self.n_features_in_ = X.shape[1]

@@ -205,3 +205,21 @@ def test_quiet_keeps_warnings_and_results(demo, tmp_path, capsys, monkeypatch):
     code, out, quiet = run(capsys, "--quiet", *argv, "-o", tmp_path / "b.parquet")
     assert code == 0 and out == ""
     assert quiet.splitlines() == [line for line in loud.splitlines() if "dropped 3" in line]
+
+
+def test_quiet_and_debug_work_after_the_subcommand_too():
+    args = parser(COMMANDS).parse_args(["versions", "-q", "--debug"])
+    assert args.quiet and args.debug
+    args = parser(COMMANDS).parse_args(["-q", "versions"])
+    assert args.quiet and not args.debug  # the subcommand's unset flag keeps the global value
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    """`segment audit-log | head`: the reader went away; no 'unexpected' error, exit 0."""
+
+    def reader_gone(args, settings):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(COMMANDS, "versions", reader_gone)
+    assert main(["versions"]) == 0
+    assert "Error" not in capsys.readouterr().err
