@@ -83,6 +83,57 @@ def features() -> dict:
     return {"users": len(frame), "numeric_features": len(NUMERIC_COLUMNS)}
 
 
+def transactions_csv() -> dict:
+    """The generated purchases as a CRM export would deliver them (text amounts)."""
+    import pandas as pd
+
+    tx = pd.read_parquet(WORK / "transactions.parquet")
+    tx["amount"] = tx["amount"].map("{:.2f}".format)
+    tx.to_csv(WORK / "transactions.csv", index=False)
+    return {"rows": len(tx)}
+
+
+def load_exact() -> dict:
+    """Our path: `segment features`' loader, every amount as integer cents."""
+    from segmentation.transactions import load_transactions
+
+    frame = load_transactions(WORK / "transactions.csv").frame
+    per_user = frame.groupby("user_id")["amount_cents"].sum()
+    per_user.to_frame("cents").to_parquet(WORK / "exact_totals.parquet")
+    return {"rows": len(frame), "total_cents": int(per_user.sum())}
+
+
+def load_float() -> dict:
+    """Baseline: pandas' float parse and sum, as the loader did before; users off the cent."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_csv(WORK / "transactions.csv", dtype={"user_id": str})
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    per_user = frame.groupby("user_id")["amount"].sum()
+    exact = pd.read_parquet(WORK / "exact_totals.parquet")["cents"].reindex(per_user.index)
+    off = int((np.round(per_user.to_numpy() * 100) != exact.to_numpy()).sum())
+    drift = int((per_user.to_numpy() * 100 != exact.to_numpy()).sum())
+    return {"rows": len(frame), "users_off_by_a_cent": off, "users_not_exact": drift}
+
+
+def fairness_audit() -> dict:
+    from segmentation.config import AuditConfig
+    from segmentation.fairness import run_audit
+    from segmentation.pipeline import Console
+    from segmentation.progress import bars
+
+    quiet = Console(say=lambda _: None, progress=bars(quiet=True))
+    config = AuditConfig(
+        str(WORK / "features.parquet"),
+        str(WORK / "model"),
+        events=str(WORK / "events.parquet"),
+        min_group_size=2,
+    )
+    audit = run_audit(config, b"bench-pseudonym-key-32-bytes-long!", quiet)
+    return {"users": audit["users"], "flagged": len(audit["flags"])}
+
+
 def select(sample: int) -> dict:
     import numpy as np
     import pandas as pd
@@ -191,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             "train mini-batch k-means", fit, algorithm="minibatch_kmeans"
         )
         results["train_gmm"] = step("train GMM (diag)", fit, algorithm="gmm")
+        results["fairness_audit"] = step("fairness audit (region, device, channel)", fairness_audit)
+        results["transactions_csv"] = step("write the transactions as CSV", transactions_csv)
+        results["load_exact"] = step("load CSV: integer cents (ours)", load_exact)
+        results["load_float"] = step("load CSV: float amounts (baseline)", load_float)
         results["publish"] = step("publish", publish_step, redis_url=redis_server.admin_url)
         results["raw_writes"] = step(
             "raw pipelined writes (baseline)", raw_writes, redis_url=redis_server.url
@@ -220,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{results['raw_writes']['users_per_s']:,} users/s: raw is {ratio}x faster"
     )
     print(f"Redis memory per user: {results['publish']['redis_bytes_per_user']} bytes")
+    exact, floats = results["load_exact"], results["load_float"]
+    print(
+        f"loading {exact['rows']:,} transactions: integer cents {exact['seconds']} s vs float "
+        f"{floats['seconds']} s ({exact['seconds'] / floats['seconds']:.2f}x); float sums off "
+        f"the exact cents for {floats['users_off_by_a_cent']:,} users after rounding, not exact "
+        f"for {floats['users_not_exact']:,}"
+    )
     for name, t in targets.items():
         print(f"target {name}: {t['value']} -> {'met' if t['met'] else 'NOT met'}")
     path = write_result(

@@ -28,7 +28,9 @@ from core.ranking import Fit, ranked
 from core.traits import listed_traits
 from segmentation.audit_groups import UNKNOWN, AuditTable, Dimension
 from segmentation.config import AuditConfig, RetrainConfig
+from segmentation.disparity_stats import SIGNIFICANT, bonferroni, proportion_p, shown_p
 from segmentation.errors import InputError, SegmentationError
+from segmentation.fairness_report import significant
 from segmentation.region_influence import region_influence
 
 DEFAULT_THRESHOLD = AuditConfig.threshold  # 0.8, the four-fifths rule
@@ -36,7 +38,6 @@ FLAGGED_EXIT = 4  # `segment audit --strict` and `segment retrain --strict-audit
 FAIRNESS = "fairness.json"
 RESPONSE = "recommend"
 EXPOSURE_METRICS = ("price_level", "discount_pct", "deal_share")
-METRICS = (*EXPOSURE_METRICS, "conversion")
 DEFINITIONS = {
     "membership": "share of the group's users in the segment",
     "price_level": "mean price (after discount, EUR) of the products a recommendation shows",
@@ -98,7 +99,8 @@ def disparity(values: dict[str, float]) -> tuple[float, str, str]:
     return ratio, low, high
 
 
-def _ratio(metric: str, values: dict, threshold: float, segment: str | None = None) -> dict:
+def _ratio(metric: str, values: dict, threshold: float, p_of, segment: str | None = None) -> dict:
+    """`p_of(low, high)`: the p-value between the two groups (segmentation/disparity_stats.py)."""
     ratio, low, high = disparity(values)
     entry = {"metric": metric, "segment": segment} if segment else {"metric": metric}
     return entry | {
@@ -108,6 +110,7 @@ def _ratio(metric: str, values: dict, threshold: float, segment: str | None = No
         "max_group": high,
         "max": values[high],
         "flagged": ratio < threshold,
+        "p_value": bonferroni(p_of(low, high), len(values)),
     }
 
 
@@ -145,6 +148,7 @@ def dimension_audit(
         for m in EXPOSURE_METRICS
     }
     converted = kept.groupby(dimension.name)["converted"].mean()
+    bought = kept.groupby(dimension.name)["converted"].sum()
     order = sorted(membership.index, key=lambda g: (-int(counts.loc[g].sum()), str(g)))
     groups = []
     for g in order:
@@ -175,11 +179,29 @@ def dimension_audit(
             + ": nothing to compare"
         )
         return out
+    n = counts.sum(axis=1)
     for s in ids:
         values = {g["name"]: g["membership"][s] for g in groups}
-        out["ratios"].append(_ratio("membership", values, threshold, s))
-    for m in METRICS:
-        out["ratios"].append(_ratio(m, {g["name"]: g[m] for g in groups}, threshold))
+
+        def member_p(lo, hi, s=s):
+            return proportion_p((counts.loc[lo, s], n[lo]), (counts.loc[hi, s], n[hi]))
+
+        out["ratios"].append(_ratio("membership", values, threshold, member_p, s))
+    for m in EXPOSURE_METRICS:
+        shown = np.array([exposure[s][m] for s in ids], float)
+
+        def shown_of(lo, hi, shown=shown):
+            rows = membership.to_numpy()
+            at = membership.index.get_loc
+            return shown_p((rows[at(lo)], n[lo]), (rows[at(hi)], n[hi]), shown)
+
+        out["ratios"].append(_ratio(m, {g["name"]: g[m] for g in groups}, threshold, shown_of))
+
+    def bought_p(lo, hi):
+        return proportion_p((bought[lo], n[lo]), (bought[hi], n[hi]))
+
+    values = {g["name"]: g["conversion"] for g in groups}
+    out["ratios"].append(_ratio("conversion", values, threshold, bought_p))
     return out
 
 
@@ -274,8 +296,9 @@ def flagged_message(audit: dict, model_dir: str | Path) -> str:
         str(w) for w in (first["dimension"], first["metric"], first.get("segment")) if w
     )
     return (
-        f"fairness audit flagged {len(flags)} disparity ratio(s) below {audit['threshold']} "
-        f"(first: {what} {first['ratio']:.3f}); see {Path(model_dir) / FAIRNESS}"
+        f"fairness audit flagged {len(flags)} disparity ratio(s) below {audit['threshold']}, "
+        f"{significant(flags)} with p under {SIGNIFICANT} (first: {what} {first['ratio']:.3f}); "
+        f"see {Path(model_dir) / FAIRNESS}"
     )
 
 

@@ -11,6 +11,8 @@ import html
 import json
 from pathlib import Path
 
+from segmentation.disparity_stats import SIGNIFICANT
+
 METRIC_NAMES = {
     "membership": "membership",
     "price_level": "price level (EUR)",
@@ -18,6 +20,7 @@ METRIC_NAMES = {
     "deal_share": "deal mentions",
     "conversion": "conversion",
 }
+RATIO_HEAD = ["ratio", "min / max", "p (min vs max)", "flag"]
 GROUP_COLUMNS = ("price_level", "discount_pct", "deal_share", "conversion")
 FLAG = "FLAGGED"
 
@@ -47,10 +50,25 @@ def ratio_text(entry: dict) -> str:
     )
 
 
+def p_text(entry: dict) -> str:
+    """The p-value between the two groups ('–' when undefined or from an older audit)."""
+    p = entry.get("p_value")
+    return "–" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
+def significant(flags: list[dict]) -> int:
+    return sum(1 for f in flags if f.get("p_value") is not None and f["p_value"] < SIGNIFICANT)
+
+
+def _ratio_row(entry: dict) -> list[str]:
+    return [ratio_name(entry), ratio_text(entry), p_text(entry), FLAG if entry["flagged"] else ""]
+
+
 def headline(audit: dict) -> str:
     flags = audit.get("flags") or []
     verdict = (
-        f"{len(flags)} disparity ratio(s) below {audit['threshold']} flagged"
+        f"{len(flags)} disparity ratio(s) below {audit['threshold']} flagged, {significant(flags)}"
+        f" of them with p under {SIGNIFICANT} between their two groups"
         if flags
         else f"no disparity ratio below {audit['threshold']}"
     )
@@ -140,7 +158,7 @@ def text(audit: dict) -> str:
         lines += [f"  {note}" for note in _notes(d)]
         for r in d["ratios"]:
             mark = f"  {FLAG}" if r["flagged"] else ""
-            lines.append(f"  ratio {ratio_name(r)}: {ratio_text(r)}{mark}")
+            lines.append(f"  ratio {ratio_name(r)}: {ratio_text(r)}, p {p_text(r)}{mark}")
     lines += ["", influence_text(audit)]
     return "\n".join(lines)
 
@@ -179,9 +197,9 @@ def markdown(audit: dict) -> str:
         if d["groups"]:
             lines += _md_table(*_group_rows(d, ids))
         lines += ["", *(f"- {_md_cell(n)}" for n in _notes(d))]
-        ratios = [[ratio_name(r), ratio_text(r), FLAG if r["flagged"] else ""] for r in d["ratios"]]
+        ratios = [_ratio_row(r) for r in d["ratios"]]
         if ratios:
-            lines += ["", *_md_table(["ratio", "min / max", "flag"], ratios)]
+            lines += ["", *_md_table(RATIO_HEAD, ratios)]
     lines += ["", "### Region's influence on the clustering", "", _md_cell(influence_text(audit))]
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
@@ -228,11 +246,9 @@ def html_section(audit: dict) -> str:
             parts.append(_html_table(*_group_rows(d, ids)))
         parts += [f'<p class="note">{esc(n)}</p>' for n in _notes(d)]
         if d["ratios"]:
-            rows = [
-                [ratio_name(r), ratio_text(r), FLAG if r["flagged"] else ""] for r in d["ratios"]
-            ]
+            rows = [_ratio_row(r) for r in d["ratios"]]
             flags = [r["flagged"] for r in d["ratios"]]
-            parts.append(_html_table(["ratio", "min / max", "flag"], rows, flags))
+            parts.append(_html_table(RATIO_HEAD, rows, flags))
     parts += [
         "<h3>Region's influence on the clustering</h3>",
         f"<p>{esc(influence_text(audit))}</p>",

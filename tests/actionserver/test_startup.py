@@ -14,6 +14,9 @@ from tests.servers import ROOT
 SECRETS = str(ROOT / "var" / "pytest" / "startup-secrets")  # never the development ones
 CATALOGUE = (ROOT / "responses" / "catalogue.yml").read_text()
 EXPERIMENTS = (ROOT / "experiments" / "experiments.yml").read_text()
+PERSONAS_LINE = 1 + next(  # errors name the line where the experiment starts
+    i for i, line in enumerate(EXPERIMENTS.splitlines()) if "key: reco-intro" in line
+)
 
 
 def start(env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -41,7 +44,7 @@ def start(env: dict[str, str]) -> subprocess.CompletedProcess:
             "PZ_EXPERIMENTS_FILE",
             "e.yml",
             EXPERIMENTS.replace("personas: [bargain_hunter,", "personas: [wizard,"),
-            "line 19: experiment 'reco-intro': unknown personas wizard",
+            f"line {PERSONAS_LINE}: experiment 'reco-intro': unknown personas wizard",
         ),
         ("PZ_EXPERIMENTS_FILE", "e.yml", EXPERIMENTS + "\n  warmup: many\n", "bandit"),
         (

@@ -4,6 +4,7 @@ influence, bad input, and a strict retrain that refuses to publish."""
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
+from scipy import stats
 
 from core.categories import CATEGORIES
 from core.personas import DEFAULT
@@ -203,6 +205,12 @@ def test_a_planted_disparity_is_flagged_with_ratios_by_hand(skewed, capsys, key,
     conversion = ratio(gender, "conversion")  # F 10/40, M 20/40 bought after the snapshot
     assert (f["conversion"], m["conversion"], conversion["ratio"]) == (0.25, 0.5, 0.5)
     assert conversion["flagged"] and "after" in audit["conversion"]["metric"]
+    # p-values between the two groups, by hand: pooled two-proportion z-tests.
+    z_membership = 0.5 / math.sqrt(0.5 * 0.5 * (2 / 40))  # 30/40 vs 10/40, pooled 0.5
+    z_conversion = 0.25 / math.sqrt(0.375 * 0.625 * (2 / 40))  # 10/40 vs 20/40, pooled 0.375
+    for entry, z in ((membership, z_membership), (conversion, z_conversion)):
+        assert entry["p_value"] == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-2)
+    assert 0.01 < conversion["p_value"] < 0.05
 
     segments = {s["id"]: s for s in audit["segments"]}
     assert segments[seg_a]["discount_pct"] > segments[seg_b]["discount_pct"]
@@ -214,6 +222,10 @@ def test_a_planted_disparity_is_flagged_with_ratios_by_hand(skewed, capsys, key,
         expected = min(by_hand.values()) / max(by_hand.values())
         assert ratio(gender, metric)["ratio"] == pytest.approx(expected, abs=1e-4)
         assert ratio(gender, metric)["flagged"] == (expected < 0.8)
+        # Welch's t-test on the shoppers' own values (each sees their segment's figure)
+        per_f, per_m = [a] * 30 + [b] * 10, [a] * 10 + [b] * 30
+        welch = stats.ttest_ind(per_f, per_m, equal_var=False).pvalue
+        assert ratio(gender, metric)["p_value"] == pytest.approx(welch, rel=1e-2)
     # Region, device and channel are balanced within each behaviour: nothing flagged there.
     for name in ("region", "device"):
         assert not any(r["flagged"] for r in dimension(audit, name)["ratios"]), name
@@ -224,7 +236,10 @@ def test_a_planted_disparity_is_flagged_with_ratios_by_hand(skewed, capsys, key,
     assert "gender (CRM export (tx.csv), audit only):" in out and "FLAGGED" in out
     card = markdown(audit)
     assert "### gender (CRM export (tx.csv), audit only)" in card
-    assert f"| membership {seg_a} | 0.333 (M 25.0% / F 75.0%) | FLAGGED |" in card
+    assert f"| membership {seg_a} | 0.333 (M 25.0% / F 75.0%) | 7.7e-06 | FLAGGED |" in card
+    surprising = sum(1 for f in audit["flags"] if f["p_value"] is not None and f["p_value"] < 0.05)
+    assert surprising >= 3  # both memberships and the conversion
+    assert f"flagged, {surprising} of them with p under 0.05 between their two groups" in card
 
 
 def test_strict_exits_4_and_the_report_has_a_fairness_page(skewed, capsys, tmp_path):
@@ -384,3 +399,11 @@ def test_a_strict_retrain_refuses_to_publish(tmp_path, capsys, redis_url, namesp
     # A threshold outside (0, 1] is refused before anything is trained.
     code, _, err = run(capsys, *argv, "gender", "--audit-threshold", "2")
     assert code == 1 and "outside (0, 1]" in err and len(list(work.iterdir())) == 1
+
+
+def test_the_extreme_pair_p_value_is_adjusted_for_the_number_of_pairs():
+    from segmentation.disparity_stats import bonferroni
+
+    assert bonferroni(0.01, 2) == 0.01  # two groups: one pair
+    assert bonferroni(0.01, 5) == pytest.approx(0.1)  # five regions: ten pairs
+    assert bonferroni(0.3, 5) == 1.0 and bonferroni(None, 3) is None
