@@ -21,6 +21,7 @@ import pandas as pd
 from core.pseudonyms import pseudonymize_frame
 from segmentation.config import TransactionColumns
 from segmentation.errors import InputError
+from segmentation.features import most_common
 
 UNKNOWN = "unknown"
 BUILT_IN = ("region", "device", "channel")
@@ -45,14 +46,11 @@ class AuditTable:
     conversion: dict = field(default_factory=dict)  # what `converted` means, for the report
 
 
-def most_common(frame: pd.DataFrame, column: str) -> pd.Series:
+def most_common_value(frame: pd.DataFrame, column: str) -> pd.Series:
     """Each user's most frequent non-blank value of `column` (ties: alphabetically first)."""
     values = frame[["user_id", column]].copy()
     values[column] = values[column].fillna("").astype(str).str.strip()
-    values = values.loc[values[column] != ""]
-    counts = values.groupby(["user_id", column]).size().reset_index(name="n")
-    counts = counts.sort_values(["user_id", "n", column], ascending=[True, False, True])
-    return counts.drop_duplicates("user_id").set_index("user_id")[column]
+    return most_common(values.loc[values[column] != ""], column)
 
 
 def population(features: pd.DataFrame, assignments: pd.DataFrame, path: str) -> pd.DataFrame:
@@ -72,7 +70,7 @@ def event_groups(path: str, pseudonym_key: bytes) -> pd.DataFrame:
     from segmentation.features import read_events
 
     events = pseudonymize_frame(read_events(path), "user_id", pseudonym_key)
-    return pd.DataFrame({column: most_common(events, column) for column in EVENT_GROUPS})
+    return pd.DataFrame({column: most_common_value(events, column) for column in EVENT_GROUPS})
 
 
 def _read_columns(path: str, wanted: list[str]) -> pd.DataFrame:
@@ -115,7 +113,7 @@ def sensitive_groups(
     frame = frame.rename(columns={user_col: "user_id"})
     frame["user_id"] = frame["user_id"].str.strip()
     frame = pseudonymize_frame(frame.loc[frame["user_id"] != ""], "user_id", pseudonym_key)
-    out = pd.DataFrame({name: most_common(frame, name) for name in names})
+    out = pd.DataFrame({name: most_common_value(frame, name) for name in names})
     for name in names:
         values = sorted(out[name].dropna().unique())
         if len(values) < 2:

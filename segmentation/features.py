@@ -146,8 +146,9 @@ def local_hours(events: pd.DataFrame) -> pd.Series:
     return hours
 
 
-def _most_common(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Each user's most frequent value (ties: alphabetically first), without a Python loop."""
+def most_common(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Each user's most frequent value (ties: alphabetically first), without a Python loop;
+    the fairness audit's groups use it too (segmentation/audit_groups.py)."""
     counts = frame.groupby(["user_id", column]).size().reset_index(name="n")
     counts = counts.sort_values(["user_id", "n", column], ascending=[True, False, True])
     return counts.drop_duplicates("user_id").set_index("user_id")[column]
@@ -183,7 +184,7 @@ def conversation_features(events: pd.DataFrame) -> pd.DataFrame:
         out[f"share_{part}"] = (parts[part] if part in parts else 0) / messages
     out["share_web"] = by_user["web"].mean()
     out["share_mobile"] = by_user["mobile"].mean()
-    out["region"] = _most_common(ev.loc[ev["region"].fillna("") != ""], "region")
+    out["region"] = most_common(ev.loc[ev["region"].fillna("") != ""], "region")
     return out.fillna({c: 0.0 for c in CONVERSATION_COLUMNS if c.startswith("share_")})
 
 
