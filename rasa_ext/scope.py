@@ -20,13 +20,19 @@ guarded in-domain examples; a message naming something the shop sells (one of it
 categories, or a product the catalogue knows, typos included) is never turned away. An
 entity that names neither grounds nothing: DIET tags "Corolla" in "the warranty on a new
 Toyota Corolla" or a courier's tracking number as a product and "Walmart" as a category,
-and the guard must still judge those. The fitted model is stored with skops, not pickle.
+and the guard must still judge those. Nor does a device the shopper already owns ("my
+laptop", "her old phone"): "can i get my laptop insured" or "the best game for my tablet"
+asks about the device, not about buying one. The fitted model is stored with skops.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import logging
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +76,15 @@ MODEL_FILE = "scope.skops"
 META_FILE = "scope.json"
 # What the message's scope verdict is stored under in the parse data (for tests, reports).
 SCOPE_KEY = "scope"
+# A possessive and at most one more word right before an entity: a device somebody owns.
+# "your" is left out: "your laptops" are the shop's.
+OWNED = re.compile(r"\b(my|our|his|her|their)\s+(\S+\s+)?$", re.IGNORECASE)
+
+
+def owned(text: str, entity: dict[str, Any]) -> bool:
+    """Whether the entity is preceded by a possessive ("my laptop", "my old phone")."""
+    start = entity.get("start")
+    return isinstance(start, int) and bool(OWNED.search(text[:start]))
 
 
 def extra_examples(paths: list[str], out_of_scope: str) -> list[Message]:
@@ -180,6 +195,17 @@ class ScopeGuard(GraphComponent, IntentClassifier):
     ) -> ScopeGuard:
         return cls(config, model_storage, resource, SentenceEncoder.from_package(), load_products())
 
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Rasa's training cache keys a component on its config and its class's source, so
+        an edited guard file or a change to this module's functions would reuse a stale
+        guard: their contents count too."""
+        files = [*config.get("extra_out_of_scope", []), config.get("other_parties")]
+        digest = hashlib.sha256(inspect.getsource(sys.modules[__name__]).encode())
+        for path in filter(None, files):
+            digest.update(Path(path).read_bytes() if Path(path).is_file() else path.encode())
+        return digest.hexdigest()
+
     def _parties(self) -> OtherParties:
         path = self.component_config["other_parties"]
         return OtherParties.from_file(path) if path else OtherParties([])
@@ -195,7 +221,11 @@ class ScopeGuard(GraphComponent, IntentClassifier):
         return True
 
     def _grounded(self, message: Message) -> bool:
-        return any(self._names_what_the_shop_sells(e) for e in message.get(ENTITIES, []))
+        text = message.get(TEXT) or ""
+        return any(
+            self._names_what_the_shop_sells(e) and not owned(text, e)
+            for e in message.get(ENTITIES, [])
+        )
 
     def train(self, training_data: TrainingData) -> Resource:
         oos = self.component_config["out_of_scope_intent"]

@@ -18,7 +18,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.preprocessing import FunctionTransformer
 
 from core.products import load_products
-from rasa_ext.scope import META_FILE, MODEL_FILE, SCOPE_KEY, ScopeGuard
+from rasa_ext.scope import META_FILE, MODEL_FILE, SCOPE_KEY, ScopeGuard, owned
 from rasa_ext.scope_model import UntrustedScopeModel, threshold_for
 from rasa_ext.sentence_encoder import SentenceEncoder
 
@@ -170,6 +170,47 @@ def test_an_entity_naming_nothing_the_shop_sells_is_still_judged(trained, kind, 
         [parsed(f"who won the football match {value}", "ask_recommendation", [entity])]
     )
     assert message.get(SCOPE_KEY)["turned_away"] and intent_of(message) == "out_of_scope"
+
+
+@pytest.mark.parametrize(
+    ("text", "device"),
+    [("weather joke football for my laptop", "laptop"), ("my old phone weather joke", "phone")],
+)
+def test_a_device_the_shopper_owns_grounds_nothing(trained, text, device):
+    """A device the shopper owns ("my laptop") is not a thing to buy: the guard judges the
+    message ("can i get my laptop insured against theft" was shown laptops)."""
+    start = text.index(device)
+    entity = {"entity": "product_category", "value": "laptops", "start": start, "end": start + 6}
+    [message] = trained.process([parsed(text, "ask_recommendation", [entity])])
+    assert message.get(SCOPE_KEY)["turned_away"] and intent_of(message) == "out_of_scope"
+
+
+@pytest.mark.parametrize(
+    ("text", "owned_by_shopper"),
+    [
+        ("can i get my laptop insured", True),
+        ("my old laptop broke", True),
+        ("is her laptop covered", True),
+        ("a laptop for my mum", False),
+        ("what do your laptops cost", False),
+        ("laptop for my son", False),
+    ],
+)
+def test_only_a_possessive_right_before_the_entity_makes_it_owned(text, owned_by_shopper):
+    assert owned(text, {"start": text.index("laptop")}) is owned_by_shopper
+    assert not owned(text, {"value": "laptops"})  # no offset: not owned
+
+
+def test_an_edited_guard_file_changes_the_training_cache_key(tmp_path):
+    """Rasa's cache keys on the config and the class source, not on files the config names:
+    without the addon an edited guard file would reuse the old guard."""
+    extra = tmp_path / "extra.yml"
+    extra.write_text("nlu:\n- intent: out_of_scope\n  examples: |\n    - tell me a joke\n")
+    config = {**CONFIG, "extra_out_of_scope": [str(extra)]}
+    before = ScopeGuard.fingerprint_addon(config)
+    assert ScopeGuard.fingerprint_addon(config) == before
+    extra.write_text(extra.read_text() + "    - sing me a song\n")
+    assert ScopeGuard.fingerprint_addon(config) != before
 
 
 def test_a_question_about_another_company_is_turned_away_by_the_name_feature(
