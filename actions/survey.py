@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from actions.base import ShopAction
 from actions.turns import CONSENT_SLOT, DECISION_SLOT, SEGMENT_SLOT, latest_intent
-from experiments.surveys import SCORES, SurveyStore, clean_comment, parse_score
+from experiments.surveys import SCORES, clean_comment, parse_score
 from personalization.resolution import resolve_profile
 from personalization.services import Services
 from privacy.consent import GRANTED
@@ -56,11 +56,6 @@ def survey_due(tracker: Tracker, events: list[EventType]) -> bool:
         and bool(decision)
         and slot_after(tracker, events, CONSENT_SLOT) == GRANTED
     )
-
-
-def survey_store(services: Services) -> SurveyStore | None:
-    decisions = services.chooser.decisions
-    return None if decisions is None else SurveyStore(decisions.client, decisions.namespace)
 
 
 def closed() -> list[EventType]:
@@ -140,7 +135,7 @@ class ValidateSurveyForm(FormValidationAction, ShopAction):
 
     async def store_score(self, tracker: Tracker, score: int) -> str:
         services = self.services
-        store = survey_store(services)
+        store = services.surveys
         if store is None:
             return "unknown"
         try:
@@ -180,7 +175,7 @@ class ActionRecordSurvey(ShopAction):
 
     async def store_comment(self, tracker: Tracker) -> None:
         comment = clean_comment(tracker.get_slot(COMMENT_SLOT))
-        store = survey_store(self.services)
+        store = self.services.surveys
         if not comment or store is None:
             return
         segment = tracker.get_slot(SEGMENT_SLOT)

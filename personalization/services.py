@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from core.products import ProductCatalogue, load_products
 from core.settings import Settings
 from experiments.policy import ArmChooser, chooser_for
+from experiments.surveys import SurveyStore
 from generation.client import Generator
 from generation.config import load_generator_config
 from personalization.responder import Responder
@@ -36,6 +37,8 @@ class Services:
     responder: Responder
     keyring: Keyring
     clock: Callable[[], float] = time.time
+    # Survey answers beside the decisions they rate; None without a decision log.
+    surveys: SurveyStore | None = None
 
     @property
     def generator(self) -> Generator | None:
@@ -93,4 +96,6 @@ def build_services(
     if generator is _UNSET:
         generator = build_generator(settings, store, products)
     responder = Responder(engine, chooser, generator, store.timeout)
-    return Services(settings, store, products, engine, chooser, responder, keyring, clock)
+    decisions = chooser.decisions
+    surveys = None if decisions is None else SurveyStore(decisions.client, decisions.namespace)
+    return Services(settings, store, products, engine, chooser, responder, keyring, clock, surveys)
