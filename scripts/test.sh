@@ -39,7 +39,7 @@ step "lint responses" .venv/bin/python -m responses.lint
 step "rasa data validate" $RASA data validate --fail-on-warnings --quiet
 step "train (if changed)" scripts/train.sh
 rm -f var/security/*.json  # the security tests write fresh figures
-step "pytest" .venv/bin/pytest -q -p no:cacheprovider -m "not llm"
+step "pytest" .venv/bin/pytest -q -p no:cacheprovider -m "not llm" --durations=15
 real_model() {
   wait "$llm_install" || { cat var/log/install-llm.log >&2; return 1; }
   .venv/bin/pytest -q -p no:cacheprovider -m llm

@@ -935,10 +935,11 @@ def test_stock_and_budget_bad_input_through_rasa(stack: Stack):
 
 # Issue 14's bar for wrong answers to unsupported questions (README, "Quality figures").
 # The development sets served error analysis or chose the scope guard's design, thresholds,
-# extra examples and list of other companies: the first three must stay within the bar, the
-# later ones (blind until they chose something) within the floor. The honest estimate is
-# four sets written blind (by helpers that saw neither the training data nor any other
-# set), first measured after the guard's last change, pooled and held to the bar.
+# extra examples and list of other companies: the first three and blind12-15 (the honest
+# sets until their answers were seen in issue 18) must stay within the bar, the others
+# (blind until they chose something) within the floor. The honest estimate is two sets
+# written blind (by helpers that saw neither the training data nor any other set), first
+# measured after the guard's last change, pooled and held to the bar.
 UNSUPPORTED_BAR = 0.02
 UNSUPPORTED_FLOOR = 0.10
 DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
@@ -955,8 +956,10 @@ DEVELOPMENT_SETS = {  # name -> (at least, allowed wrong rate)
     "unsupported_blind9": (115, UNSUPPORTED_FLOOR),  # with blind8
     "unsupported_blind10": (115, UNSUPPORTED_FLOOR),  # chose out_of_scope_noise.yml
     "unsupported_blind11": (115, UNSUPPORTED_FLOOR),  # with blind10
+    # Honest until issue 18's sums and its owned-device rule were measured on them.
+    **{f"unsupported_blind{n}": (115, UNSUPPORTED_BAR) for n in (12, 13, 14, 15)},
 }
-HONEST_SETS = {f"unsupported_blind{n}": 115 for n in (12, 13, 14, 15)}  # pooled
+HONEST_SETS = {f"unsupported_blind{n}": 115 for n in (16, 17)}  # pooled
 
 
 @pytest.fixture(scope="module", params=sorted(DEVELOPMENT_SETS))
