@@ -250,10 +250,18 @@ def check_features(frame: pd.DataFrame, path: str) -> pd.DataFrame:
 
 
 def read_feature_table(path: str) -> pd.DataFrame:
-    """A `segment features` table, checked, with user ids as text."""
+    """A `segment features` table, checked, with user ids as text, in canonical order."""
     frame = check_features(read_table(path), path)
     frame["user_id"] = frame["user_id"].astype(str)
-    return frame
+    return canonical_order(frame)
+
+
+def canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by their feature values. Written sorted by user id, a pseudonym, the
+    rows' order would change with the pseudonym key, and k-means' start, the samples and so
+    the chosen model with it; rows tied on every feature are the same point to a model."""
+    columns = [c for c in frame.columns if c != "user_id"] + ["user_id"]
+    return frame.sort_values(columns, kind="mergesort", ignore_index=True)
 
 
 def read_events(path: str) -> pd.DataFrame:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from segmentation.config import ModelChoice, SelectConfig, TrainConfig
@@ -83,3 +85,25 @@ def test_each_engine_refuses_what_it_cannot_fit():
         SparkEngine(SPARK).check_select(("kmeans", "ward"), None)
     with pytest.raises(SegmentationError, match="full covariances only"):
         SparkEngine(SPARK).check_select(("gmm",), ("full", "diag"))
+
+
+def test_a_new_pseudonym_key_changes_no_segment(planted, tmp_path):
+    """The same shoppers under other pseudonyms (another key) come out sorted differently;
+    the selection and every shopper's segment must not change with it."""
+    features = planted[0].iloc[:1200]
+    other = [hashlib.sha256(f"key2-{i}".encode()).hexdigest()[:12] for i in range(len(features))]
+    renamed = features.assign(user_id=other)
+    results = []
+    for name, frame in [("key1", features), ("key2", renamed)]:
+        path = tmp_path / f"{name}.parquet"
+        frame.sort_values("user_id").to_parquet(path, index=False)
+        selection = tmp_path / f"{name}-selection.json"
+        config = SelectConfig(str(path), str(selection), sample=600, k_min=3, k_max=6)
+        chosen = select_model(config, SklearnEngine(), Messages().console())["chosen"]
+        train = TrainConfig(str(path), str(tmp_path / name), str(selection))
+        meta = train_model(train, SklearnEngine(), Messages().console())
+        table = pd.read_csv(tmp_path / name / "assignments.csv", dtype={"user_id": str})
+        back = dict(zip(frame["user_id"], features["user_id"], strict=True))
+        segment = dict(zip(table["user_id"].map(back), table["segment"], strict=True))
+        results.append((chosen, [s["size"] for s in meta["segments"]], segment))
+    assert results[0] == results[1]
